@@ -1,0 +1,69 @@
+"""dabench: a plugin-based benchmark for domain adaptation under data shift.
+
+The public API for plugin authors is everything in ``__all__`` plus :mod:`dabench.testing` (contract kit),
+:mod:`dabench.models` and :mod:`dabench.training` (reusable torch building blocks; import them lazily, inside
+``build``/``fit``). Importing ``dabench`` itself does not import torch.
+"""
+
+from __future__ import annotations
+
+from dabench.data import AdaptationTask, DatasetSplits, LabeledSplit, UnlabeledSplit
+from dabench.errors import (
+    DabenchError,
+    DataError,
+    DuplicateNameError,
+    PluginLoadError,
+    SpecError,
+    StoreError,
+    UnknownComponentError,
+)
+from dabench.hookspecs import hookimpl
+from dabench.seeding import Seeds, derive_seed
+from dabench.shiftrandom import ShiftRandom
+from dabench.specs import (
+    Citation,
+    DataFile,
+    DatasetSpec,
+    LoadContext,
+    Method,
+    MethodSpec,
+    MetricSpec,
+    Predictor,
+    RunSpec,
+    ShiftSpec,
+    ValidatorSpec,
+)
+from dabench.splitting import stratified_split
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AdaptationTask",
+    "Citation",
+    "DabenchError",
+    "DataError",
+    "DataFile",
+    "DatasetSpec",
+    "DatasetSplits",
+    "DuplicateNameError",
+    "LabeledSplit",
+    "LoadContext",
+    "Method",
+    "MethodSpec",
+    "MetricSpec",
+    "PluginLoadError",
+    "Predictor",
+    "RunSpec",
+    "Seeds",
+    "ShiftRandom",
+    "ShiftSpec",
+    "SpecError",
+    "StoreError",
+    "UnknownComponentError",
+    "UnlabeledSplit",
+    "ValidatorSpec",
+    "__version__",
+    "derive_seed",
+    "hookimpl",
+    "stratified_split",
+]

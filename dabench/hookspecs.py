@@ -1,0 +1,45 @@
+"""The hooks a dabench plugin may implement. Every hook is a collecting hook with no arguments that returns an
+iterable of frozen spec objects; results from all plugins are gathered (never ``firstresult``: load order must never
+pick a winner), and two components with one name are an error naming both plugins.
+
+Document a new hook in ``docs/writing-a-plugin.md`` and test it; ``tests/meta`` fails otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from dabench.specs import DatasetSpec, MethodSpec, MetricSpec, ShiftSpec, ValidatorSpec
+
+PROJECT = "dabench"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_datasets() -> Iterable[DatasetSpec]:  # type: ignore[empty-body]
+    """Return the :class:`~dabench.DatasetSpec` objects this plugin provides."""
+
+
+@hookspec
+def register_shifts() -> Iterable[ShiftSpec]:  # type: ignore[empty-body]
+    """Return the :class:`~dabench.ShiftSpec` objects this plugin provides."""
+
+
+@hookspec
+def register_methods() -> Iterable[MethodSpec]:  # type: ignore[empty-body]
+    """Return the :class:`~dabench.MethodSpec` objects this plugin provides (each cites its paper)."""
+
+
+@hookspec
+def register_metrics() -> Iterable[MetricSpec]:  # type: ignore[empty-body]
+    """Return the :class:`~dabench.MetricSpec` objects this plugin provides."""
+
+
+@hookspec
+def register_validators() -> Iterable[ValidatorSpec]:  # type: ignore[empty-body]
+    """Return the :class:`~dabench.ValidatorSpec` objects (unsupervised model-selection scores) this plugin provides."""

@@ -1,0 +1,174 @@
+"""Records -> rows -> markdown. A pure pipeline: the same records always give byte-identical tables.
+
+Rows aggregate seeds: the cell is the mean over seeds with a 95% interval — the run's bootstrap interval when there
+is one seed, a Student-t interval across seeds otherwise — and ``n_seeds`` is shown. Tables are sorted by the
+primary metric on the target domain using the metric's ``higher_is_better``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tabulate import tabulate
+
+INTERVAL_NOTE = (
+    "Cells: mean over seeds [95% interval] — percentile bootstrap over test samples for one seed, "
+    "Student-t across seeds for several."
+)
+
+
+@dataclass
+class Row:
+    """One method configuration in one setting, aggregated over its seeds."""
+
+    method: str
+    params: dict[str, Any]
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def seeds(self) -> list[int]:
+        return sorted(r["spec"]["seed"] for r in self.records)
+
+    def cell(self, domain: str, metric: str) -> tuple[float, float, float] | None:
+        """(mean, low, high) over seeds, or None when no record has that metric."""
+        estimates = [r["metrics"][domain][metric] for r in self.records if metric in r["metrics"].get(domain, {})]
+        if not estimates:
+            return None
+        values = [e["value"] for e in estimates]
+        mean = sum(values) / len(values)
+        if len(values) == 1:
+            return mean, estimates[0]["low"], estimates[0]["high"]
+        from scipy import stats
+
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+        half = float(stats.t.ppf(0.975, len(values) - 1)) * sd / math.sqrt(len(values))
+        return mean, mean - half, mean + half
+
+    def mean_timing(self, name: str) -> float:
+        values = [r.get("timings", {}).get(name, float("nan")) for r in self.records]
+        return sum(values) / len(values)
+
+
+def setting_of(record: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """(protocol, dataset, target, shift) labels: the rows of one table share them."""
+    spec = record["spec"]
+
+    def label(ref: Mapping[str, Any] | None) -> str:
+        if not ref:
+            return "-"
+        return f"{ref['name']}:{ref['domain']}" if ref.get("domain") else ref["name"]
+
+    shift = (
+        "+".join(
+            f"{s['name']}:{s['intensity']:g}" + "".join(f",{k}={v}" for k, v in sorted(s.get("options", {}).items()))
+            for s in spec["shift"]
+        )
+        or "none"
+    )
+    return spec["protocol"], label(spec["dataset"]), label(spec["target"]), shift
+
+
+def group_rows(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str, str], list[Row]]:
+    """Completed records grouped by setting, then by (method, params)."""
+    grouped: dict[tuple[str, str, str, str], dict[str, Row]] = defaultdict(dict)
+    for record in records:
+        if record.get("status") != "ok":
+            continue
+        spec = record["spec"]
+        row_key = spec["method"]["name"] + json.dumps(spec["params"], sort_keys=True)
+        rows = grouped[setting_of(record)]
+        rows.setdefault(row_key, Row(spec["method"]["name"], dict(spec["params"]))).records.append(dict(record))
+    return {setting: list(rows.values()) for setting, rows in sorted(grouped.items())}
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _fmt(cell: tuple[float, float, float] | None) -> str:
+    return "–" if cell is None else f"{cell[0]:.3f} [{cell[1]:.3f}, {cell[2]:.3f}]"
+
+
+def varying_params(rows: Sequence[Row]) -> list[str]:
+    """Parameters whose values differ between rows of the same method (shown so rows can be told apart)."""
+    by_method: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_method[row.method].append(row)
+    keys: set[str] = set()
+    for group in by_method.values():
+        for key in {k for row in group for k in row.params}:
+            if len({json.dumps(row.params.get(key)) for row in group}) > 1:
+                keys.add(key)
+    return sorted(keys)
+
+
+def table(
+    rows: Sequence[Row],
+    *,
+    metrics: Sequence[str],
+    domains: Sequence[str],
+    directions: Mapping[str, bool],
+    citations: Mapping[str, str],
+) -> str:
+    """One markdown table (tabulate, github format), best row first."""
+    primary = metrics[0]
+    sign = 1.0 if directions.get(primary, True) else -1.0
+
+    def sort_key(row: Row) -> tuple[float, str]:
+        cell = row.cell(domains[0], primary)
+        return (-sign * cell[0] if cell else math.inf, row.method)
+
+    ordered = sorted(rows, key=sort_key)
+    varying = varying_params(rows)
+    headers = ["rank", "method", "paper"] + (["params"] if varying else [])
+    headers += [f"{d} {m}" for d in domains for m in metrics] + ["n_seeds", "epochs", "fit s/run"]
+    body = []
+    for rank, row in enumerate(ordered, start=1):
+        cells = [str(rank), _escape(row.method), _escape(citations.get(row.method, ""))]
+        if varying:
+            cells.append(_escape(", ".join(f"{k}={row.params[k]}" for k in varying if k in row.params)))
+        cells += [_fmt(row.cell(d, m)) for d in domains for m in metrics]
+        cells += [str(len(row.records)), str(row.params.get("epochs", "–")), f"{row.mean_timing('fit_s'):.1f}"]
+        body.append(cells)
+    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def render(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    directions: Mapping[str, bool],
+    citations: Mapping[str, str],
+    command: str,
+    title: str = "dabench leaderboard",
+) -> str:
+    """The whole markdown document: a provenance header, then one section per setting."""
+    records = sorted(records, key=lambda r: r["key"])
+    groups = group_rows(records)
+    lines = [f"# {_escape(title)}", "", "<!-- generated by dabench from the run records; do not edit by hand -->", ""]
+    lines += [f"Regenerate with: `{command}`", "", INTERVAL_NOTE, ""]
+    if not groups:
+        lines.append("No completed runs in the store yet.")
+        return "\n".join(lines) + "\n"
+    for (protocol, dataset, target, shift), rows in groups.items():
+        first = rows[0].records[0]
+        metrics = [m["name"] for m in first["spec"]["metrics"]]
+        domains = sorted(first["metrics"], key=lambda d: (d != "target", d))
+        prov = first.get("provenance", {})
+        target_label = target if target != "-" else dataset
+        lines += [f"## {dataset} → {target_label}, shift {shift}", ""]
+        lines += [
+            f"- Protocol: `{protocol}` — methods see the labelled {dataset} train split and the unlabelled, shifted "
+            f"{target_label} train split; test labels stay with the runner.",
+            "- Model selection: the last training iterate for every method; no target labels are used.",
+            f"- Budget: see the epochs column; bootstrap B = {first['spec'].get('n_bootstrap', 1000)}.",
+            f"- Hardware: {prov.get('device', '?')}; dabench {prov.get('dabench', '?')}, "
+            f"torch {prov.get('libraries', {}).get('torch', '?')}.",
+            "",
+            table(rows, metrics=metrics, domains=domains, directions=directions, citations=citations),
+            "",
+        ]
+    return "\n".join(lines)

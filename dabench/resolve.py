@@ -1,0 +1,176 @@
+"""Turn a user's request (CLI flags, a sweep entry) into a fully resolved, validated :class:`RunSpec`.
+
+Parameters resolve as ``method defaults ← dataset overrides ← user values`` (``--set k=v``); every resolved value
+goes into the run key. Shift chains are written ``name:intensity[,option=value...]`` joined by ``+``
+(e.g. ``noise:0.8+blur:3`` or ``reinhard:1,reference=wbc_zheng:lab1#0``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dabench.errors import SpecError, did_you_mean
+from dabench.registry import Registry
+from dabench.specs import ComponentRef, DatasetSpec, RunSpec, ShiftStep
+
+PROTOCOLS = ("uda",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRequest:
+    """What a user asked for, before validation. ``params`` values may be strings (from ``--set``) or typed."""
+
+    method: str
+    dataset: str
+    target: str | None = None
+    shift: str | None = None
+    intensity: float | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    protocol: str = "uda"
+    metrics: tuple[str, ...] | None = None
+    n_bootstrap: int = 1000
+
+
+def parse_set(pairs: Iterable[str]) -> dict[str, str]:
+    """``["lr=0.1", "epochs=3"]`` -> dict; a malformed pair raises :class:`SpecError`."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"malformed --set {pair!r}: write key=value, e.g. --set epochs=5.")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def coerce(name: str, value: Any, default: Any) -> Any:
+    """Convert ``value`` to the type of ``default`` (bool, int, float or str), or raise a clear SpecError."""
+    kind = type(default)
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(value)
+        if kind is int:
+            number = float(value) if isinstance(value, str) else value
+            if isinstance(number, bool) or float(number) != int(number):
+                raise ValueError(value)
+            return int(number)
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            result = float(value)
+            if result != result or result in (float("inf"), float("-inf")):
+                raise ValueError(value)
+            return result
+        if isinstance(default, list | tuple | dict) and isinstance(value, str):
+            return json.loads(value)
+        return value if kind is not str else str(value)
+    except (TypeError, ValueError, json.JSONDecodeError):
+        raise SpecError(f"parameter {name}={value!r} is not a valid {kind.__name__} (default {default!r}).") from None
+
+
+def resolve_params(
+    method: str, defaults: Mapping[str, Any], dataset: DatasetSpec, user: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``defaults ← dataset.param_overrides["*"] ← dataset.param_overrides[method] ← user``, typed and validated."""
+    resolved = dict(defaults)
+    for layer in (dataset.param_overrides.get("*", {}), dataset.param_overrides.get(method, {})):
+        resolved.update({k: v for k, v in layer.items() if k in defaults})
+    for key, value in user.items():
+        if key not in defaults:
+            valid = ", ".join(sorted(defaults)) or "(none)"
+            raise SpecError(
+                f"method {method!r} has no parameter {key!r}.{did_you_mean(key, defaults)} Valid parameters: {valid}."
+            )
+        resolved[key] = coerce(key, value, defaults[key])
+    return resolved
+
+
+def dataset_ref(registry: Registry, text: str) -> tuple[DatasetSpec, ComponentRef]:
+    """``name`` or ``name:domain`` -> (spec, ref). A domain's leading bare name must be one the dataset declares;
+    ``key=value`` options after it (``wbc_zheng:lab1,size=64``) are checked by the dataset's loader."""
+    name, _, domain = text.partition(":")
+    spec = registry.datasets.get(name)
+    head = domain.split(",")[0].strip()
+    if head and "=" not in head and spec.domains and head not in spec.domains:
+        options = ", ".join(spec.domains)
+        raise SpecError(
+            f"dataset {name!r} has no domain {head!r}.{did_you_mean(head, spec.domains)} Valid domains: {options}."
+        )
+    return spec, ComponentRef(name=name, version=spec.version, domain=domain or None)
+
+
+def parse_shift_chain(registry: Registry, text: str, intensity: float | None = None) -> tuple[ShiftStep, ...]:
+    """Parse ``noise:0.8+blur:3`` (or ``noise`` with ``intensity``) into validated :class:`ShiftStep` objects."""
+    if not text or text == "none":
+        return ()
+    parts = text.split("+")
+    if intensity is not None and (len(parts) != 1 or ":" in parts[0]):
+        raise SpecError(f"--intensity applies to a single shift without ':'; got --shift {text!r}.")
+    steps = []
+    for part in parts:
+        head, *options_text = part.split(",")
+        name, sep, value = head.partition(":")
+        spec = registry.shifts.get(name.strip())
+        if sep:
+            try:
+                level = float(value)
+            except ValueError:
+                raise SpecError(f"shift intensity {value!r} in {part!r} is not a number (e.g. noise:0.8).") from None
+        elif intensity is not None:
+            level = float(intensity)
+        else:
+            raise SpecError(f"shift {name!r} needs an intensity: write {name}:X or pass --intensity X.")
+        spec.check_intensity(level)
+        options: dict[str, Any] = {}
+        for item in options_text:
+            key, eq, val = item.partition("=")
+            if not eq:
+                raise SpecError(f"shift option {item!r} in {part!r} must be key=value.")
+            if key not in spec.defaults:
+                valid = ", ".join(sorted(spec.defaults)) or "(none)"
+                raise SpecError(f"shift {spec.name!r} has no option {key!r}. Valid options: {valid}.")
+            options[key] = coerce(key, val, spec.defaults[key])
+        steps.append(ShiftStep(name=spec.name, version=spec.version, intensity=level, options=options))
+    return tuple(steps)
+
+
+def resolve(request: RunRequest, registry: Registry) -> RunSpec:
+    """Validate every name and value of ``request`` against ``registry`` and return the :class:`RunSpec`."""
+    method = registry.methods.get(request.method)
+    dataset, dataset_component = dataset_ref(registry, request.dataset)
+    target_component = dataset_ref(registry, request.target)[1] if request.target else None
+    if dataset.task_type not in method.task_types:
+        raise SpecError(
+            f"method {method.name!r} handles {', '.join(method.task_types)} tasks; dataset {dataset.name!r} is "
+            f"{dataset.task_type}."
+        )
+    if request.protocol not in PROTOCOLS:
+        raise SpecError(
+            f"unknown protocol {request.protocol!r}.{did_you_mean(request.protocol, PROTOCOLS)} "
+            f"Valid protocols: {', '.join(PROTOCOLS)}."
+        )
+    if request.seed < 0 or request.n_bootstrap < 0:
+        raise SpecError("--seed and the number of bootstrap replicates must be non-negative integers.")
+    metric_names = request.metrics or tuple(m.name for m in registry.metrics if m.task_type == dataset.task_type)
+    metrics = tuple(ComponentRef(name=m, version=registry.metrics.get(m).version) for m in metric_names)
+    return RunSpec(
+        method=ComponentRef(name=method.name, version=method.version),
+        dataset=dataset_component,
+        target=target_component,
+        shift=parse_shift_chain(registry, request.shift or "", request.intensity),
+        metrics=metrics,
+        params=resolve_params(method.name, method.defaults, dataset, request.params),
+        protocol=request.protocol,
+        seed=request.seed,
+        n_bootstrap=request.n_bootstrap,
+    )

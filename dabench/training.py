@@ -1,0 +1,104 @@
+"""Training building blocks shared by methods: index-slice batching, the Ganin SGD schedule, a predictor wrapper
+and the supervised (source-only, ERM) trainer.
+
+Batches are index slices of tensors already in memory (on the device), not per-item ``Dataset.__getitem__`` calls.
+
+References
+----------
+Ganin & Lempitsky (2015), Unsupervised Domain Adaptation by Backpropagation, ICML (learning-rate annealing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from dabench.data import AdaptationTask
+from dabench.models import FeatureClassifier, init_parameters, lenet
+from dabench.seeding import Seeds
+
+
+class IndexBatches:
+    """Endless mini-batch index tensors over ``n`` items: a fresh seeded permutation each pass, last partial batch
+    dropped when ``n >= batch_size`` (so BatchNorm never sees a batch of one)."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator, device: torch.device) -> None:
+        if n == 0:
+            raise ValueError("cannot draw batches from an empty split")
+        self.n, self.batch_size, self.generator, self.device = n, min(batch_size, n), generator, device
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        while True:
+            order = torch.randperm(self.n, generator=self.generator).to(self.device)
+            for start in range(0, self.n - self.batch_size + 1, self.batch_size):
+                yield order[start : start + self.batch_size]
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return max(1, n // min(batch_size, n))
+
+
+def ganin_lr(base_lr: float, progress: float, alpha: float, beta: float) -> float:
+    """``base_lr / (1 + alpha · p)^beta`` for training progress ``p`` in [0, 1]."""
+    return base_lr / (1.0 + alpha * progress) ** beta
+
+
+def sgd(model: nn.Module, params: Mapping[str, Any]) -> torch.optim.SGD:
+    return torch.optim.SGD(
+        model.parameters(), lr=params["lr"], momentum=params["momentum"], weight_decay=params["weight_decay"]
+    )
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def build_classifier(task: AdaptationTask, params: Mapping[str, Any], seeds: Seeds) -> FeatureClassifier:
+    """The default LeNet-size network for ``task``, initialised from the ``init`` seed."""
+    channels, h, w = task.input_shape
+    model = lenet(channels, task.num_classes, (h, w), width=int(params["width"]), hidden=int(params["hidden"]))
+    init_parameters(model, seeds.torch("init"))
+    return model
+
+
+class ModelPredictor:
+    """Wraps a trained module as a :class:`~dabench.Predictor`: eval mode, no grad, chunked, logits on CPU."""
+
+    def __init__(self, model: nn.Module, device: torch.device, chunk: int = 1024) -> None:
+        self.model, self.device, self.chunk = model.eval(), device, chunk
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = [
+            self.model(x[i : i + self.chunk].to(self.device)).float().cpu() for i in range(0, len(x), self.chunk)
+        ]
+        return torch.cat(outputs) if outputs else torch.zeros(0)
+
+
+class SupervisedTraining:
+    """Source-only training (ERM): cross-entropy on the labelled source with SGD and the Ganin schedule."""
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.params = dict(params)
+
+    def fit(self, task: AdaptationTask, *, seeds: Seeds, device: torch.device) -> ModelPredictor:
+        p = self.params
+        model = build_classifier(task, p, seeds).to(device)
+        x, y = task.source.images.to(device), task.source.labels.to(device)
+        batches = iter(IndexBatches(len(x), int(p["batch_size"]), seeds.torch("loader"), device))
+        total = int(p["epochs"]) * steps_per_epoch(len(x), int(p["batch_size"]))
+        optimizer = sgd(model, p)
+        loss_fn = nn.CrossEntropyLoss()
+        model.train()
+        for step in range(total):
+            set_lr(optimizer, ganin_lr(p["lr"], step / total, p["lr_alpha"], p["lr_beta"]))
+            index = next(batches)
+            loss = loss_fn(model(x[index]), y[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        return ModelPredictor(model, device)

@@ -1,0 +1,57 @@
+"""Shared fixtures: the registry, a temporary store, the data root, and the example third-party plugin installed
+with pip into a temporary folder (so its entry point is discovered exactly like an installed distribution's)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_PLUGIN = REPO / "examples" / "dabench-example-plugin"
+
+
+def data_root() -> Path | None:
+    """The shared data root (``DABENCH_DATA``), or None when it is not available here."""
+    value = os.environ.get("DABENCH_DATA")
+    return Path(value) if value and Path(value).is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def example_plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """pip-install the example plugin into a temp dir and put it on sys.path for this session."""
+    target = tmp_path_factory.mktemp("third_party")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            str(EXAMPLE_PLUGIN),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    sys.path.insert(0, str(target))
+    try:
+        yield target
+    finally:
+        sys.path.remove(str(target))
+
+
+@pytest.fixture(scope="session")
+def registry():  # type: ignore[no-untyped-def]
+    from dabench.registry import build_registry
+
+    return build_registry()

@@ -1,0 +1,92 @@
+"""The CLI end to end through ``cli.main``: run → cache hit → leaderboard, and every bad input exits 2 cleanly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dabench.cli import main
+
+FAST = ["--set", "epochs=1", "--set", "width=8", "--set", "hidden=16", "--n-bootstrap", "20"]
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_cache_hit_force_and_leaderboard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "store"
+    args = [
+        "run",
+        "--method",
+        "source_only",
+        "--dataset",
+        "synthetic",
+        "--shift",
+        "noise",
+        "--intensity",
+        "0.4",
+        "--store",
+        str(store),
+        *FAST,
+    ]
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0 and "| target   | accuracy" in out and "cache hit" not in out
+    records = list(store.rglob("*.json"))
+    assert len(records) == 1
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0 and "cache hit" in out
+    mtime = records[0].stat().st_mtime_ns
+    code, out, _ = run_cli(capsys, *args, "--force")
+    assert code == 0 and "cache hit" not in out and records[0].stat().st_mtime_ns != mtime
+    board = tmp_path / "board.md"
+    code, out, _ = run_cli(capsys, "leaderboard", "--store", str(store), "--out", str(board))
+    text = board.read_text()
+    assert code == 0 and "| rank" in text and "source_only" in text and "synthetic → synthetic, shift noise:0.4" in text
+    assert f"dabench leaderboard --store {store} --out {board}" in text
+    code, out, _ = run_cli(capsys, "leaderboard", "--store", str(store), "--out", str(board))
+    assert board.read_text() == text  # regenerating gives identical bytes
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--method", "dan", "--dataset", "digits"], "Did you mean 'dann'?"),
+        (["run", "--method", "dann", "--dataset", "digits", "--set", "epochs"], "malformed --set"),
+        (["run", "--method", "dann", "--dataset", "digits", "--set", "epochs=lots"], "not a valid int"),
+        (["run", "--method", "dann", "--dataset", "digits", "--shift", "noise:40"], "out of range"),
+        (["run", "--method", "dann", "--dataset", "digits", "--data-root", "/no/such/dir"], "data root"),
+        (["run", "--method", "dann", "--dataset", "digits", "--device", "tpu"], "unknown device"),
+        (["list", "methods"], None),
+        (["leaderboard", "--store", "/no/such/store"], "does not exist"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    argv: list[str], message: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(capsys, *argv, *(["--store", str(tmp_path / "s")] if argv[0] == "run" else []))
+    if message is None:
+        assert code == 0 and "dann" in out and "source_only" in out
+        return
+    assert code == 2, err
+    assert message in err and "Traceback" not in err and err.startswith("error: ")
+    assert not (tmp_path / "s" / "records").exists() or not list((tmp_path / "s").rglob("*.json"))
+
+
+def test_unwritable_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run_cli(
+        capsys, "run", "--method", "source_only", "--dataset", "synthetic", "--store", str(blocker / "s"), *FAST
+    )
+    assert code == 2 and "cannot write to result store" in err and "Traceback" not in err
+
+
+def test_plugins_and_list(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "plugins")
+    assert code == 0 and "core" in out and "loaded" in out
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0 and all(k in out for k in ("datasets:", "methods:", "metrics:", "shifts:", "validators:"))
