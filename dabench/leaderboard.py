@@ -18,8 +18,12 @@ from tabulate import tabulate
 
 INTERVAL_NOTE = (
     "Cells: mean over seeds [95% interval] — percentile bootstrap over test samples for one seed, "
-    "Student-t across seeds for several."
+    "Student-t across seeds for several. *salvage*: share of the primary metric lost to the shift "
+    "(source_only, source test → target test) that the method recovers on the target (Kim et al.'s salvage, with "
+    "the source-domain test as reference). *spread*: domain spread, the variance of the primary metric (in %) "
+    "across the test domains."
 )
+BASELINE = "source_only"
 
 
 @dataclass
@@ -36,12 +40,14 @@ class Row:
     def cell(self, domain: str, metric: str) -> tuple[float, float, float] | None:
         """(mean, low, high) over seeds, or None when no record has that metric."""
         estimates = [r["metrics"][domain][metric] for r in self.records if metric in r["metrics"].get(domain, {})]
+        estimates = [e for e in estimates if e.get("value") is not None]  # undefined values are stored as null
         if not estimates:
             return None
-        values = [e["value"] for e in estimates]
+        values = [float(e["value"]) for e in estimates]
         mean = sum(values) / len(values)
         if len(values) == 1:
-            return mean, estimates[0]["low"], estimates[0]["high"]
+            low, high = estimates[0].get("low"), estimates[0].get("high")
+            return mean, float("nan") if low is None else low, float("nan") if high is None else high
         from scipy import stats
 
         sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
@@ -93,6 +99,32 @@ def _fmt(cell: tuple[float, float, float] | None) -> str:
     return "–" if cell is None else f"{cell[0]:.3f} [{cell[1]:.3f}, {cell[2]:.3f}]"
 
 
+def _number(value: float, digits: int) -> str:
+    return "–" if value != value else f"{value:.{digits}f}"
+
+
+def derived_columns(row: Row, baseline: Row | None, primary: str, domains: Sequence[str]) -> list[str]:
+    """Salvage (against the source_only row of the same setting) and domain spread of the primary metric."""
+    from dabench.derived import domain_spread, salvage
+
+    cells = {d: row.cell(d, primary) for d in domains}
+    spread = (
+        domain_spread([c[0] for c in cells.values() if c is not None], scale=100.0)
+        if all(cells.values())
+        else float("nan")
+    )
+    value = float("nan")
+    if baseline is not None and "target" in domains and "source" in domains:
+        base_source, base_target, own = (
+            baseline.cell("source", primary),
+            baseline.cell("target", primary),
+            cells["target"],
+        )
+        if base_source and base_target and own:
+            value = salvage(own[0], base_target[0], base_source[0])
+    return [_number(value, 2), _number(spread, 2)]
+
+
 def varying_params(rows: Sequence[Row]) -> list[str]:
     """Parameters whose values differ between rows of the same method (shown so rows can be told apart)."""
     by_method: dict[str, list[Row]] = defaultdict(list)
@@ -125,13 +157,16 @@ def table(
     ordered = sorted(rows, key=sort_key)
     varying = varying_params(rows)
     headers = ["rank", "method", "paper"] + (["params"] if varying else [])
-    headers += [f"{d} {m}" for d in domains for m in metrics] + ["n_seeds", "epochs", "fit s/run"]
+    headers += [f"{d} {m}" for d in domains for m in metrics]
+    headers += [f"salvage ({primary})", f"spread ({primary}, %²)", "n_seeds", "epochs", "fit s/run"]
+    baseline = next((r for r in rows if r.method == BASELINE), None)
     body = []
     for rank, row in enumerate(ordered, start=1):
         cells = [str(rank), _escape(row.method), _escape(citations.get(row.method, ""))]
         if varying:
             cells.append(_escape(", ".join(f"{k}={row.params[k]}" for k in varying if k in row.params)))
         cells += [_fmt(row.cell(d, m)) for d in domains for m in metrics]
+        cells += derived_columns(row, baseline, primary, domains)
         cells += [str(len(row.records)), str(row.params.get("epochs", "–")), f"{row.mean_timing('fit_s'):.1f}"]
         body.append(cells)
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)

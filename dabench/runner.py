@@ -21,6 +21,7 @@ import torch
 
 from dabench import alignment, provenance
 from dabench.bootstrap import Estimate, bootstrap
+from dabench.builtins.validators import is_collapsed
 from dabench.data import AdaptationTask, DatasetSplits, LabeledSplit
 from dabench.errors import DataError
 from dabench.registry import Registry
@@ -229,12 +230,13 @@ def evaluate(
 def run_validators(
     predictor: Predictor, split: LabeledSplit, probs: np.ndarray, registry: Registry
 ) -> dict[str, float]:
-    """Unsupervised validator scores (they see predictions and features, never labels)."""
+    """Unsupervised validator scores (they see predictions and features, never labels), plus ``collapsed`` (1.0
+    when one class takes almost all predictions: validators are known to favour such models)."""
     if probs.ndim != 2:
         return {}
     features_fn = getattr(predictor, "features", None)
     features = None
-    scores: dict[str, float] = {}
+    scores: dict[str, float] = {"collapsed": float(is_collapsed(probs))}
     for validator in registry.validators:
         if validator.needs_features:
             if features_fn is None:

@@ -78,6 +78,18 @@ class ModelPredictor:
         ]
         return torch.cat(outputs) if outputs else torch.zeros(0)
 
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature extractor's output ``[N, D]`` (what DANN aligns and SND clusters), when the model has one."""
+        extractor = getattr(self.model, "features", None)
+        if not isinstance(extractor, nn.Module):
+            raise AttributeError("this model has no 'features' sub-module")
+        chunks = [
+            extractor(x[i : i + self.chunk].to(self.device)).flatten(1).float().cpu()
+            for i in range(0, len(x), self.chunk)
+        ]
+        return torch.cat(chunks)
+
 
 class SupervisedTraining:
     """Source-only training (ERM): cross-entropy on the labelled source with SGD and the Ganin schedule."""

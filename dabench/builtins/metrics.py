@@ -17,6 +17,13 @@ Conventions (mirroring scikit-learn):
   (NaN per class, left out of the mean), like scikit-learn's ``f1_score`` / ``jaccard_score`` which average over the
   labels present in either. The mean includes the background class; use the per-class functions to leave it out.
 
+Cell keys (exact bootstrap fast path, see :mod:`dabench.bootstrap`): accuracy, balanced accuracy and macro-F1 depend
+on the samples only through the ``C x C`` confusion cells (key ``label * C + prediction``); AUC only through the
+(distinct score, positive) cells when binary, and the (label, score row) cells for one-vs-rest. Each ``resampled``
+is registered with its key (:func:`dabench.bootstrap.register_cell_key`), so the shared bootstrap draws cell counts
+(``O(C^2)`` per replicate for the confusion metrics) instead of per-sample counts; the values are unchanged because
+``resampled`` on one representative per cell, weighted by cell counts, is the metric on the expanded resample.
+
 The per-data preparation of ``resampled`` (sorting, confusion cells) is memoised for *read-only* inputs, which the
 shared bootstrap passes (fresh read-only views per call), so evaluating many chunks of replicates sorts once.
 """
@@ -29,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from dabench.bootstrap import register_cell_key
 from dabench.specs import MetricSpec
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -258,6 +266,32 @@ def pixel_accuracy_resampled(y_true: np.ndarray, y_score: np.ndarray, counts: np
 def pixel_accuracy(y_true: np.ndarray, y_score: np.ndarray) -> float:
     """Share of pixels whose arg-max class equals the mask."""
     return float(np.mean(_predictions(y_score) == np.asarray(y_true)))
+
+
+# ----------------------------------------------------------------------------------------------- cell keys
+
+
+def confusion_cell_key(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
+    """Key ``label * C + prediction``: samples in the same confusion cell are interchangeable for confusion metrics."""
+    return np.asarray(y_true, dtype=np.int64).reshape(-1) * y_score.shape[1] + _predictions(y_score)
+
+
+def auc_cell_key(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
+    """Key of interchangeable samples for :func:`auc`: binary, the (distinct score of class 1, label is 1) pair,
+    ordered by score (negatives first on ties); one-vs-rest, the (label, score row) pair."""
+    y_true = np.asarray(y_true).reshape(-1)
+    if y_score.shape[1] < 2:
+        return np.zeros(y_true.shape[0], dtype=np.int64)
+    if y_score.shape[1] == 2:
+        rank = np.unique(y_score[:, 1], return_inverse=True)[1].reshape(-1).astype(np.int64)
+        return rank * 2 + (y_true == 1)
+    rows = np.column_stack([y_true.astype(np.float64), y_score])
+    return np.unique(rows, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
+for _resampled in (accuracy_resampled, balanced_accuracy_resampled, macro_f1_resampled):
+    register_cell_key(_resampled, confusion_cell_key)
+register_cell_key(auc_resampled, auc_cell_key)
 
 
 def _spec(name: str, fn: object, resampled: object, description: str, task_type: str = "classification") -> MetricSpec:

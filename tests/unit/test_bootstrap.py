@@ -1,4 +1,5 @@
-"""The shared bootstrap: determinism, resampling, grouped resampling, percentile and BCa intervals."""
+"""The shared bootstrap: determinism, resampling, grouped resampling, the exact cell fast path, percentile and BCa
+intervals."""
 
 from __future__ import annotations
 
@@ -7,8 +8,19 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.metrics import f1_score, roc_auc_score
 
-from dabench.bootstrap import Estimate, acceleration, bootstrap, iter_counts, replicates
+from dabench.bootstrap import (
+    CELL_MULTINOMIAL_RATIO,
+    Estimate,
+    acceleration,
+    bootstrap,
+    cell_key,
+    cells_of,
+    iter_cell_counts,
+    iter_counts,
+    replicates,
+)
 from dabench.builtins.metrics import METRICS
 from dabench.errors import SpecError
 from dabench.specs import MetricSpec
@@ -58,15 +70,33 @@ def test_grouped_counts_resample_whole_groups() -> None:
         assert np.unique(row[np.r_[0, 1, 3, 6]]).size >= 1 and (row[np.r_[0, 1, 3, 6]].sum() == 4)
 
 
+def _per_sample(spec: MetricSpec) -> MetricSpec:
+    """``spec`` without its cell key: the same ``resampled`` behind a new function, so the per-sample path is used."""
+    resampled = spec.resampled
+    assert resampled is not None
+
+    def res(y: np.ndarray, s: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return resampled(y, s, c)
+
+    return MetricSpec(name=spec.name, fn=spec.fn, higher_is_better=True, bounds=(0, 1), resampled=res)
+
+
 def test_bootstrap_is_deterministic_and_vectorised_matches_loop() -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 150)
     p = rng.dirichlet(np.ones(3), 150)
     for name in ("accuracy", "macro_f1", "auc", "balanced_accuracy"):
         spec = SPECS[name]
+        assert cell_key(spec) is not None and cell_key(_per_sample(spec)) is None
         loop = MetricSpec(name=name, fn=spec.fn, higher_is_better=True, bounds=(0, 1))
-        fast = replicates(spec, y, p, n_boot=40, seed=9)
+        fast = replicates(_per_sample(spec), y, p, n_boot=40, seed=9)
         np.testing.assert_allclose(fast, replicates(loop, y, p, n_boot=40, seed=9), atol=1e-12)
+    # AUC on continuous scores has a cell per sample: the cell path draws the very same replicates
+    np.testing.assert_allclose(
+        replicates(SPECS["auc"], y, p, n_boot=40, seed=9),
+        replicates(_per_sample(SPECS["auc"]), y, p, n_boot=40, seed=9),
+        atol=1e-12,
+    )
     e1 = bootstrap(SPECS["auc"], y, p, n_boot=200, seed=5)
     assert e1 == bootstrap(SPECS["auc"], y, p, n_boot=200, seed=5)
     assert e1 != bootstrap(SPECS["auc"], y, p, n_boot=200, seed=6)
@@ -135,3 +165,128 @@ def test_blocked_jackknife_for_large_n_is_close() -> None:
     d = x - x.mean()
     exact = np.sum(d**3) / (6 * np.sum(d**2) ** 1.5)
     assert acceleration(spec, x, x[:, None], seed=0) == pytest.approx(exact, rel=0.25)
+
+
+# ------------------------------------------------------------------------------------------- cell fast path
+
+
+def _f1_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    logits = rng.standard_normal((n, 4)) + 1.2 * np.eye(4)[y]
+    return y, np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+
+
+def _auc_data(n: int, seed: int = 0, decimals: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    s = np.clip(0.5 + 0.2 * (y - 0.5) + 0.25 * rng.standard_normal(n), 0, 1).round(decimals)  # heavy ties
+    return y, np.stack([1 - s, s], 1)
+
+
+def test_cells_partition_samples_into_interchangeable_groups() -> None:
+    y, p = _f1_data(500)
+    cells = cells_of(SPECS["macro_f1"], y, p)
+    assert cells is not None and cells.n_cells <= 16 and cells.sizes.sum() == 500
+    pred = p.argmax(1)
+    for k in range(cells.n_cells):
+        members = np.flatnonzero(cells.of_sample == k)
+        assert members.size == cells.sizes[k] and cells.index[k] == members[0]
+        assert np.unique(y[members]).size == 1 and np.unique(pred[members]).size == 1
+    ya, pa = _auc_data(500)
+    auc_cells = cells_of(SPECS["auc"], ya, pa)
+    assert auc_cells is not None
+    rep = auc_cells.index
+    assert np.all(np.diff(pa[rep, 1]) >= 0)  # cells in score order
+    assert np.array_equal(ya[rep][auc_cells.of_sample], ya) and np.array_equal(
+        pa[rep, 1][auc_cells.of_sample], pa[:, 1]
+    )
+    assert cells_of(_per_sample(SPECS["auc"]), ya, pa) is None
+
+
+@pytest.mark.parametrize("name", ["macro_f1", "auc"])
+def test_cell_counts_are_seeded_and_chunk_independent(name: str) -> None:
+    y, p = _f1_data(400) if name == "macro_f1" else _auc_data(400, decimals=3)
+    cells = cells_of(SPECS[name], y, p)
+    assert cells is not None
+    multinomial = cells.n_cells * CELL_MULTINOMIAL_RATIO <= 400
+    assert multinomial == (name == "macro_f1")  # both draw modes are covered
+    a = np.concatenate(list(iter_cell_counts(cells, 50, seed=3)))
+    b = np.concatenate(list(iter_cell_counts(cells, 50, seed=3, chunk_rows=7)))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (50, cells.n_cells) and (a.sum(1) == 400).all() and (a >= 0).all()
+    assert not np.array_equal(a, np.concatenate(list(iter_cell_counts(cells, 50, seed=4))))
+    if not multinomial:  # per-sample draws: the very same replicates as iter_counts, counted per cell
+        per_sample = np.concatenate(list(iter_counts(400, 50, seed=3)))
+        expected = np.stack([np.bincount(cells.of_sample, weights=r, minlength=cells.n_cells) for r in per_sample])
+        np.testing.assert_array_equal(a, expected)
+
+
+@pytest.mark.parametrize("name", ["macro_f1", "auc"])
+def test_cell_replicates_equal_sklearn_on_expanded_resamples(name: str) -> None:
+    y, p = _f1_data(3000) if name == "macro_f1" else _auc_data(3000)
+    spec = SPECS[name]
+    cells = cells_of(spec, y, p)
+    assert cells is not None
+    ours = replicates(spec, y, p, n_boot=30, seed=1)
+    expected = []
+    for row in np.concatenate(list(iter_cell_counts(cells, 30, seed=1))):
+        take = np.repeat(cells.index, row)
+        if name == "macro_f1":
+            expected.append(f1_score(y[take], p[take].argmax(1), average="macro"))
+        else:
+            expected.append(roc_auc_score(y[take], p[take, 1]))
+        assert take.size == 3000
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["accuracy", "balanced_accuracy", "macro_f1", "auc"])
+def test_cell_path_has_the_per_sample_bootstrap_distribution(name: str) -> None:
+    y, p = _f1_data(600, seed=2) if name != "auc" else _auc_data(600, seed=2, decimals=1)
+    spec = SPECS[name]
+    cells = cells_of(spec, y, p)
+    assert cells is not None and cells.n_cells * CELL_MULTINOMIAL_RATIO <= 600  # multinomial draws
+    n_boot = 4000
+    fast = replicates(spec, y, p, n_boot=n_boot, seed=0)
+    slow = replicates(_per_sample(spec), y, p, n_boot=n_boot, seed=1)
+    # independent draws of the same distribution: means within 4 standard errors, variances within 4 (approx.) s.e.
+    se_mean = np.sqrt(fast.var() / n_boot + slow.var() / n_boot)
+    assert abs(fast.mean() - slow.mean()) < 4 * se_mean
+    se_var = slow.var() * np.sqrt(2 / (n_boot - 1)) * np.sqrt(2)
+    assert abs(fast.var() - slow.var()) < 4 * se_var
+    assert abs(np.quantile(fast, 0.05) - np.quantile(slow, 0.05)) < 0.5 * np.sqrt(slow.var())
+
+
+@pytest.mark.parametrize("name", ["macro_f1", "auc"])
+def test_grouped_cell_path_equals_per_sample_grouped_path(name: str) -> None:
+    y, p = _f1_data(300, seed=5) if name == "macro_f1" else _auc_data(300, seed=5)
+    groups = np.random.default_rng(1).integers(0, 40, 300).astype(str)
+    spec = SPECS[name]
+    fast = replicates(spec, y, p, n_boot=60, seed=2, groups=groups)
+    slow = replicates(_per_sample(spec), y, p, n_boot=60, seed=2, groups=groups)
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+    e = bootstrap(spec, y, p, n_boot=200, seed=2, groups=groups, interval="bca")
+    assert e.low <= e.value <= e.high
+
+
+@pytest.mark.parametrize("name", ["accuracy", "macro_f1", "auc"])
+def test_cell_jackknife_equals_per_sample_leave_one_out(name: str) -> None:
+    y, p = _f1_data(400, seed=6) if name != "auc" else _auc_data(400, seed=6, decimals=1)
+    spec = SPECS[name]
+    exact = acceleration(_per_sample(spec), y, p)  # n <= 1000: leave-one-sample-out
+    assert acceleration(spec, y, p) == pytest.approx(exact, rel=1e-9, abs=1e-12)
+    cells_bca = bootstrap(spec, y, p, n_boot=300, seed=0, interval="bca")
+    assert cells_bca.interval == "bca" and cells_bca.low <= cells_bca.value <= cells_bca.high
+
+
+def test_cell_path_degenerate_inputs() -> None:
+    p = np.random.default_rng(0).dirichlet(np.ones(2), 50)
+    one_class = np.ones(50, dtype=np.int64)
+    e = bootstrap(SPECS["auc"], one_class, p, n_boot=50, seed=0)  # AUC undefined: NaN value and interval
+    assert math.isnan(e.value) and math.isnan(e.low) and math.isnan(e.high)
+    assert np.isnan(replicates(SPECS["auc"], one_class, p, n_boot=5, seed=0)).all()
+    perfect = np.eye(2)[one_class]  # one cell only: every replicate is the full-data value
+    f1 = bootstrap(SPECS["macro_f1"], one_class, perfect, n_boot=50, seed=0, interval="bca")
+    assert (f1.value, f1.low, f1.high) == (1.0, 1.0, 1.0)
+    single = bootstrap(SPECS["accuracy"], np.array([1]), np.array([[0.2, 0.8]]), n_boot=10, seed=0, interval="bca")
+    assert (single.value, single.low, single.high) == (1.0, 1.0, 1.0)

@@ -132,3 +132,32 @@ def test_specs_have_direction_and_bounds() -> None:
     names = [spec.name for spec in m.METRICS]
     assert names == ["accuracy", "balanced_accuracy", "macro_f1", "auc", "dice", "iou", "pixel_accuracy"]
     assert all(spec.higher_is_better and spec.bounds == (0.0, 1.0) for spec in m.METRICS)
+
+
+@pytest.mark.parametrize("c", [2, 3])
+@pytest.mark.parametrize("name", ["accuracy", "balanced_accuracy", "macro_f1", "auc"])
+def test_cell_keys_group_interchangeable_samples(name: str, c: int) -> None:
+    """Counts aggregated per cell, evaluated on one representative per cell, equal the per-sample evaluation."""
+    rng = np.random.default_rng(9)
+    y = rng.integers(0, c, 200)
+    p = _probs(rng, 200, c, decimals=1)  # coarse scores: ties, repeated score rows
+    spec = RESAMPLED[name]
+    assert spec.resampled is not None
+    key = m.auc_cell_key if name == "auc" else m.confusion_cell_key
+    _, index, inverse = np.unique(key(y, p), return_index=True, return_inverse=True)
+    assert index.size < 200  # some samples share a cell
+    counts = rng.multinomial(200, np.full(200, 1 / 200), size=8)
+    cell_counts = np.stack([np.bincount(inverse, weights=r, minlength=index.size) for r in counts]).astype(np.int64)
+    got = spec.resampled(y[index], p[index], cell_counts)
+    np.testing.assert_allclose(got, spec.resampled(y, p, counts), rtol=0, atol=1e-12)
+    if name == "auc" and c == 2:  # binary cells follow the score order, negatives first on ties
+        order = np.lexsort((y[index] == 1, p[index, 1]))
+        assert np.array_equal(order, np.arange(index.size))
+
+
+def test_auc_cell_key_ties_and_single_class() -> None:
+    y = np.array([0, 1, 0, 1, 1])
+    s = np.array([0.5, 0.5, 0.5, 0.2, 0.2])
+    keys = m.auc_cell_key(y, np.stack([1 - s, s], 1))
+    assert keys[0] == keys[2] and keys[1] != keys[0] and keys[3] == keys[4] and keys[3] < keys[0]
+    assert (m.auc_cell_key(y, np.ones((5, 1))) == 0).all()  # one column: AUC undefined, a single cell

@@ -52,18 +52,18 @@ def hand_written(task: AdaptationTask, steps: int) -> float:
     """The same DANN, written directly in PyTorch; returns seconds for ``steps`` steps (model build excluded)."""
     torch.manual_seed(0)
     features = nn.Sequential(
-        nn.Conv2d(1, 32, 5, padding=2),
+        nn.Conv2d(1, 32, 5),
         nn.BatchNorm2d(32),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(32, 48, 5, padding=2),
+        nn.Conv2d(32, 48, 5),
         nn.BatchNorm2d(48),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),
     )
     classifier = nn.Sequential(
-        nn.Linear(48 * 49, 100),
+        nn.Linear(48 * 16, 100),
         nn.BatchNorm1d(100),
         nn.ReLU(),
         nn.Linear(100, 100),
@@ -71,7 +71,7 @@ def hand_written(task: AdaptationTask, steps: int) -> float:
         nn.ReLU(),
         nn.Linear(100, 10),
     )
-    domain = nn.Sequential(nn.Linear(48 * 49, 100), nn.BatchNorm1d(100), nn.ReLU(), nn.Linear(100, 2))
+    domain = nn.Sequential(nn.Linear(48 * 16, 100), nn.BatchNorm1d(100), nn.ReLU(), nn.Linear(100, 2))
     params = [*features.parameters(), *classifier.parameters(), *domain.parameters()]
     optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
     xs, ys, xt = task.source.images, task.source.labels, task.unlabeled["target"].images
