@@ -63,6 +63,15 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
+def _floats(text: str | None) -> tuple[float, ...] | None:
+    if not text:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise SpecError(f"--test-intensities {text!r} must be comma-separated numbers, e.g. 0,0.5,1.") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     from dabench import __version__
 
@@ -81,6 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a method parameter")
     run.add_argument("--metrics", help="comma-separated metric names (default: all for the task type)")
     run.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap replicates for intervals (0: none)")
+    run.add_argument("--protocol", default="uda", help="uda (default) or dann4 (the DANN study's 4-dataset protocol)")
+    run.add_argument("--da-dataset", help="dann4: dataset the DA sets C and D come from (default: --dataset)")
+    run.add_argument("--da-shift", help="dann4: shift chain that makes D from C, e.g. noise:0.5")
+    run.add_argument("--test-intensities", help="dann4: comma-separated test-shift intensities (default: the paper's)")
     _common_run_args(run)
 
     sweep = sub.add_parser("sweep", help="run a grid of runs from a TOML sweep file (resumable)")
@@ -96,6 +109,11 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--store", type=Path, default=Path("runs"))
     board.add_argument("--out", type=Path, help="write to this file (default: print)")
     board.add_argument("--title", default="dabench leaderboard")
+
+    analyze = sub.add_parser("analyze", help="DANN-study analysis of dann4 records: decomposition, fits, plots")
+    analyze.add_argument("--store", type=Path, default=Path("runs"))
+    analyze.add_argument("--out", type=Path, required=True, help="folder for analysis.md, analysis.json and plots")
+    analyze.add_argument("--metric", default="accuracy")
 
     data = sub.add_parser("data", help="inspect, verify and fetch dataset files")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
@@ -126,6 +144,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     registry = _registry()
     metrics = tuple(m.strip() for m in args.metrics.split(",")) if args.metrics else None
     request = RunRequest(
+        protocol=args.protocol,
+        da_dataset=args.da_dataset,
+        da_shift=args.da_shift,
+        test_intensities=_floats(args.test_intensities),
         method=args.method,
         dataset=args.dataset,
         target=args.target,
@@ -270,6 +292,43 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    import json
+    import re
+
+    from dabench import analysis, plots
+    from dabench.store import ResultStore
+
+    if not args.store.is_dir():
+        raise SpecError(f"result store {str(args.store)!r} does not exist: run a dann4 sweep into it first.")
+    records = [r for r in ResultStore(args.store).records() if r.get("spec", {}).get("protocol") == "dann4"]
+    if not records:
+        raise SpecError(f"no dann4 records in {str(args.store)!r}: the analysis needs the DANN study's protocol.")
+    decompositions = analysis.decompose(records, metric=args.metric)
+    fits = analysis.fit_all(decompositions)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "analysis.md").write_text(analysis.to_markdown(decompositions, fits))
+        (args.out / "analysis.json").write_text(
+            json.dumps(analysis.to_json(decompositions, fits), indent=1, sort_keys=True, allow_nan=False) + "\n"
+        )
+    except OSError as exc:
+        raise SpecError(f"cannot write to {str(args.out)!r}: {exc.strerror or exc}.") from None
+    written = [args.out / "analysis.md", args.out / "analysis.json"]
+    curves = analysis.accuracy_curves(records, metric=args.metric)
+    if curves:
+        written += plots.plot_accuracy_curves(curves, args.out / "accuracy_vs_test_intensity", metric=args.metric)
+    for d in decompositions:
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{d.method}_{d.dataset}_{d.da_dataset}_{d.test_shift}").strip("_")
+        if len(d.da_intensities) >= 2 and len(d.test_intensities) >= 2:
+            written += plots.plot_gain_heatmap(d, args.out / f"gain_heatmap_{stem}")
+            fit = next((f["gain"] for dd, f in zip(decompositions, fits, strict=True) if dd is d), None)
+            written += plots.plot_gain_surface(d, args.out / f"gain_surface_{stem}", fit=fit)
+    for path in written:
+        _out(f"wrote {path}")
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
@@ -330,6 +389,7 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "leaderboard": cmd_leaderboard,
     "data": cmd_data,
+    "analyze": cmd_analyze,
 }
 
 

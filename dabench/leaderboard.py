@@ -33,6 +33,7 @@ class Row:
     method: str
     params: dict[str, Any]
     records: list[dict[str, Any]] = field(default_factory=list)
+    adaptation: str = ""
 
     def seeds(self) -> list[int]:
         return sorted(r["spec"]["seed"] for r in self.records)
@@ -75,7 +76,36 @@ def setting_of(record: Mapping[str, Any]) -> tuple[str, str, str, str]:
         )
         or "none"
     )
+    if spec["protocol"] == "dann4":
+        shift = "+".join(s["name"] for s in spec["shift"]) + " (test grid)"
     return spec["protocol"], label(spec["dataset"]), label(spec["target"]), shift
+
+
+PROTOCOL_NOTES = {
+    "uda": "methods see the labelled {dataset} train split and the unlabelled, shifted {target} train split; test "
+    "labels stay with the runner.",
+    "dann4": "the DANN study's 4-dataset protocol — train on labelled {dataset} (A), adapt on the unlabelled DA sets "
+    "C and D (two halves of the DA dataset's train split, D under the DA shift), evaluate one trained model on the "
+    "{target} test split (B) at every test-shift intensity (columns).",
+}
+
+
+def adaptation_of(record: Mapping[str, Any]) -> str:
+    """``fashion_mnist, noise:0.5`` — the DA data and DA shift of a ``dann4`` record ("" for other protocols)."""
+    spec = record["spec"]
+    if spec.get("protocol") != "dann4" or spec["method"]["name"] == BASELINE:
+        return ""
+    da = spec.get("da_dataset") or spec["dataset"]
+    name = f"{da['name']}:{da['domain']}" if da.get("domain") else da["name"]
+    shift = "+".join(f"{s['name']}:{s['intensity']:g}" for s in spec.get("da_shift", [])) or "none"
+    return f"{name}, {shift}"
+
+
+def domain_order(domain: str) -> tuple[int, float, str]:
+    """``target`` first, then ``test@x`` by intensity, then the rest alphabetically."""
+    if domain.startswith("test@"):
+        return (1, float(domain.removeprefix("test@")), domain)
+    return (0 if domain == "target" else 2, 0.0, domain)
 
 
 def group_rows(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str, str], list[Row]]:
@@ -85,9 +115,11 @@ def group_rows(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str
         if record.get("status") != "ok":
             continue
         spec = record["spec"]
-        row_key = spec["method"]["name"] + json.dumps(spec["params"], sort_keys=True)
+        adaptation = adaptation_of(record)
+        row_key = spec["method"]["name"] + adaptation + json.dumps(spec["params"], sort_keys=True)
         rows = grouped[setting_of(record)]
-        rows.setdefault(row_key, Row(spec["method"]["name"], dict(spec["params"]))).records.append(dict(record))
+        row = rows.setdefault(row_key, Row(spec["method"]["name"], dict(spec["params"]), adaptation=adaptation))
+        row.records.append(dict(record))
     return {setting: list(rows.values()) for setting, rows in sorted(grouped.items())}
 
 
@@ -97,6 +129,10 @@ def _escape(text: str) -> str:
 
 def _fmt(cell: tuple[float, float, float] | None) -> str:
     return "–" if cell is None else f"{cell[0]:.3f} [{cell[1]:.3f}, {cell[2]:.3f}]"
+
+
+def _compact(cell: tuple[float, float, float] | None) -> str:
+    return "–" if cell is None else f"{cell[0]:.3f}"
 
 
 def _number(value: float, digits: int) -> str:
@@ -156,16 +192,21 @@ def table(
 
     ordered = sorted(rows, key=sort_key)
     varying = varying_params(rows)
-    headers = ["rank", "method", "paper"] + (["params"] if varying else [])
-    headers += [f"{d} {m}" for d in domains for m in metrics]
+    compact = len(domains) > 4  # a grid of test intensities: primary metric only, mean only
+    shown = [primary] if compact else list(metrics)
+    headers = ["rank", "method", "paper"] + (["DA data, DA shift"] if any(r.adaptation for r in rows) else [])
+    headers += ["params"] if varying else []
+    headers += [f"{d} {m}" if not compact else d for d in domains for m in shown]
     headers += [f"salvage ({primary})", f"spread ({primary}, %²)", "n_seeds", "epochs", "fit s/run"]
     baseline = next((r for r in rows if r.method == BASELINE), None)
     body = []
     for rank, row in enumerate(ordered, start=1):
         cells = [str(rank), _escape(row.method), _escape(citations.get(row.method, ""))]
+        if any(r.adaptation for r in rows):
+            cells.append(_escape(row.adaptation or "–"))
         if varying:
             cells.append(_escape(", ".join(f"{k}={row.params[k]}" for k in varying if k in row.params)))
-        cells += [_fmt(row.cell(d, m)) for d in domains for m in metrics]
+        cells += [_compact(row.cell(d, m)) if compact else _fmt(row.cell(d, m)) for d in domains for m in shown]
         cells += derived_columns(row, baseline, primary, domains)
         cells += [str(len(row.records)), str(row.params.get("epochs", "–")), f"{row.mean_timing('fit_s'):.1f}"]
         body.append(cells)
@@ -191,13 +232,13 @@ def render(
     for (protocol, dataset, target, shift), rows in groups.items():
         first = rows[0].records[0]
         metrics = [m["name"] for m in first["spec"]["metrics"]]
-        domains = sorted(first["metrics"], key=lambda d: (d != "target", d))
+        domains = sorted(first["metrics"], key=domain_order)
         prov = first.get("provenance", {})
         target_label = target if target != "-" else dataset
         lines += [f"## {dataset} → {target_label}, shift {shift}", ""]
+        note = PROTOCOL_NOTES.get(protocol, "").format(dataset=dataset, target=target_label)
         lines += [
-            f"- Protocol: `{protocol}` — methods see the labelled {dataset} train split and the unlabelled, shifted "
-            f"{target_label} train split; test labels stay with the runner.",
+            f"- Protocol: `{protocol}` — {note}",
             "- Model selection: the last training iterate for every method; no target labels are used.",
             f"- Budget: see the epochs column; bootstrap B = {first['spec'].get('n_bootstrap', 1000)}.",
             f"- Hardware: {prov.get('device', '?')}; dabench {prov.get('dabench', '?')}, "

@@ -16,7 +16,8 @@ from dabench.errors import SpecError, did_you_mean
 from dabench.registry import Registry
 from dabench.specs import ComponentRef, DatasetSpec, RunSpec, ShiftStep
 
-PROTOCOLS = ("uda",)
+PROTOCOLS = ("uda", "dann4")
+DEFAULT_TEST_INTENSITIES = {"noise": tuple(round(0.1 * i, 1) for i in range(13)), "blur": (1.0, 3.0, 5.0, 7.0, 9.0)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +34,9 @@ class RunRequest:
     protocol: str = "uda"
     metrics: tuple[str, ...] | None = None
     n_bootstrap: int = 1000
+    da_dataset: str | None = None
+    da_shift: str | None = None
+    test_intensities: tuple[float, ...] | None = None
 
 
 def parse_set(pairs: Iterable[str]) -> dict[str, str]:
@@ -163,14 +167,51 @@ def resolve(request: RunRequest, registry: Registry) -> RunSpec:
         raise SpecError("--seed and the number of bootstrap replicates must be non-negative integers.")
     metric_names = request.metrics or tuple(m.name for m in registry.metrics if m.task_type == dataset.task_type)
     metrics = tuple(ComponentRef(name=m, version=registry.metrics.get(m).version) for m in metric_names)
+    study = resolve_study(request, registry) if request.protocol == "dann4" else {}
+    if request.protocol != "dann4" and (request.da_dataset or request.da_shift or request.test_intensities):
+        raise SpecError("--da-dataset, --da-shift and --test-intensities belong to --protocol dann4.")
+    shift = study.pop("shift", None)
     return RunSpec(
         method=ComponentRef(name=method.name, version=method.version),
         dataset=dataset_component,
         target=target_component,
-        shift=parse_shift_chain(registry, request.shift or "", request.intensity),
+        shift=shift if shift is not None else parse_shift_chain(registry, request.shift or "", request.intensity),
         metrics=metrics,
         params=resolve_params(method.name, method.defaults, dataset, request.params),
         protocol=request.protocol,
         seed=request.seed,
         n_bootstrap=request.n_bootstrap,
+        **study,
     )
+
+
+def resolve_study(request: RunRequest, registry: Registry) -> dict[str, Any]:
+    """The DANN study's 4-dataset protocol: one test shift evaluated at every test intensity, DA dataset and DA shift.
+
+    The test shift is a single shift given by name (``--shift noise``); its intensities come from
+    ``--test-intensities`` (default: the paper's grid, noise 0–1.2 in 0.1 steps, blur k = 1…9 odd).
+    """
+    if not request.shift or "+" in request.shift:
+        raise SpecError(
+            "protocol dann4 needs one test shift by name, e.g. --shift noise (intensities come from "
+            "--test-intensities)."
+        )
+    head, *option_items = request.shift.split(",")
+    name = head.split(":")[0]
+    shift_spec = registry.shifts.get(name)
+    lo, hi = shift_spec.intensity_range
+    base = 0.0 if lo <= 0 <= hi else lo
+    template = parse_shift_chain(registry, f"{name}:{base:g}" + "".join("," + item for item in option_items))
+    intensities = request.test_intensities or DEFAULT_TEST_INTENSITIES.get(name)
+    if not intensities:
+        raise SpecError(f"give --test-intensities for test shift {name!r} (e.g. 0,0.5,1).")
+    for value in intensities:
+        shift_spec.check_intensity(float(value))
+    da_name = request.da_dataset or request.dataset
+    da_ref = dataset_ref(registry, da_name)[1]
+    return {
+        "shift": template,
+        "da_dataset": da_ref,
+        "da_shift": parse_shift_chain(registry, request.da_shift or ""),
+        "test_intensities": tuple(sorted({float(v) for v in intensities})),
+    }

@@ -1,9 +1,8 @@
 """``run(spec)``: a pure function of a :class:`RunSpec` — load, align, shift, fit, evaluate. No printing, no writing.
 
-Protocol ``uda`` (plain unsupervised domain adaptation): the method sees the labelled source train split and the
-*unlabelled* target train split (shifted); the runner keeps the test labels and evaluates every metric on the
-``source`` test split (clean) and the ``target`` test split (shifted). With no ``--target`` the target is the
-source dataset itself, so the shift alone is the domain gap (the DANN study's set-up).
+The protocol (:mod:`dabench.protocols`) decides what the method sees and which labelled test domains the runner
+keeps.
+
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from dabench import alignment, provenance
+from dabench import protocols, provenance
 from dabench.bootstrap import Estimate, bootstrap
 from dabench.builtins.validators import is_collapsed
-from dabench.data import AdaptationTask, DatasetSplits, LabeledSplit
-from dabench.errors import DataError
+from dabench.data import LabeledSplit
+from dabench.datasource import DataSource
+from dabench.protocols import TestDomains
 from dabench.registry import Registry
 from dabench.seeding import Seeds
-from dabench.shiftrandom import ShiftRandom
-from dabench.specs import ComponentRef, DatasetSpec, LoadContext, Predictor, RunSpec, ShiftContext, ShiftStep
-
-SHIFT_CHUNK_BYTES = 24 * 2**20  # keep temporaries under glibc's 32 MiB mmap threshold (DESIGN §7)
+from dabench.specs import Predictor, RunSpec
 
 
 @dataclass
@@ -86,132 +83,17 @@ def deterministic() -> Iterator[bool]:
         torch.use_deterministic_algorithms(before)
 
 
-class DataSource:
-    """Loads (and caches, per run) datasets by ``name`` or ``name:domain`` from the data root."""
-
-    def __init__(self, registry: Registry, data_root: Path | None, seeds: Seeds) -> None:
-        self.registry, self.data_root, self.seeds = registry, data_root, seeds
-        self._cache: dict[str, DatasetSplits] = {}
-
-    def load(self, ref: ComponentRef | str) -> DatasetSplits:
-        text = ref.label() if isinstance(ref, ComponentRef) else ref
-        if text not in self._cache:
-            name, _, domain = text.partition(":")
-            spec = self.registry.datasets.get(name)
-            if spec.needs_data_root and self.data_root is None:
-                raise DataError(
-                    f"dataset {name!r} reads files from a data root, but none is set: pass --data-root DIR or set "
-                    f"DABENCH_DATA (expected folder: DIR/{spec.folder or name}; see 'dabench data list')."
-                )
-            ctx = LoadContext(root=self.data_root, rng=self.seeds.numpy(f"data/{text}"), domain=domain or None)
-            self._cache[text] = spec.load(ctx)
-        return self._cache[text]
-
-
-def to_float(split: LabeledSplit) -> LabeledSplit:
-    return LabeledSplit(images=split.images.float().div_(255.0), labels=split.labels, groups=split.groups)
-
-
-def apply_shifts(
-    images: torch.Tensor,
-    steps: tuple[ShiftStep, ...],
-    registry: Registry,
-    states: list[Any],
-    seed: int,
-    device: torch.device,
-) -> torch.Tensor:
-    """Apply a shift chain to float images in chunks on ``device``; sample ``i`` always gets the same noise."""
-    if not steps:
-        return images
-    per_image = max(1, images[0].numel() * 4 * 8)
-    chunk = max(1, SHIFT_CHUNK_BYTES // per_image)
-    out = torch.empty_like(images)
-    for start in range(0, len(images), chunk):
-        x = images[start : start + chunk].to(device)
-        random = ShiftRandom.for_range(seed, start, start + len(x), device)
-        for i, (step, state) in enumerate(zip(steps, states, strict=True)):
-            x = registry.shifts.get(step.name).apply(x, step.intensity, random.stream(i), state)
-        out[start : start + len(x)] = x.clamp(0.0, 1.0).to(out.device)
-    return out
-
-
-def shift_states(spec: RunSpec, registry: Registry, data: DataSource) -> list[Any]:
-    """Run each shift's ``prepare`` once (e.g. Reinhard reference statistics); default state: the options."""
-    ctx = ShiftContext(data_root=data.data_root, load_dataset=data.load)
-    states = []
-    for step in spec.shift:
-        shift = registry.shifts.get(step.name)
-        options = {**shift.defaults, **step.options}
-        states.append(shift.prepare(options, ctx) if shift.prepare else options)
-    return states
-
-
-def classes_of(spec: DatasetSpec, splits: DatasetSplits) -> tuple[str, ...]:
-    return splits.class_names or spec.class_names
-
-
-def aligned_splits(spec: RunSpec, registry: Registry, data: DataSource) -> tuple[DatasetSplits, DatasetSplits, int]:
-    """Source and target splits with one image shape (the source's, as loaded) and one label space."""
-    source_spec: DatasetSpec = registry.datasets.get(spec.dataset.name)
-    source = data.load(spec.dataset)
-    source_names = classes_of(source_spec, source)
-    num_classes = len(source_names) or source_spec.num_classes
-    if spec.target is None:
-        return source, source, num_classes
-    target_spec: DatasetSpec = registry.datasets.get(spec.target.name)
-    target = data.load(spec.target)
-    target_names = classes_of(target_spec, target)
-    segmentation = source_spec.task_type == "segmentation"
-    shape: tuple[int, int, int] = tuple(source.train.images.shape[1:])  # type: ignore[assignment]
-    if source_names and target_names and source_names != target_names:
-        keep = alignment.shared_classes(source_names, target_names)
-        source = alignment.restrict_splits(source, source_names, keep)
-        target = alignment.restrict_splits(target, target_names, keep)
-        num_classes = len(keep)
-    elif (len(target_names) or target_spec.num_classes) != num_classes:
-        raise DataError(
-            f"{spec.dataset.label()} has {num_classes} classes and {spec.target.label()} {target_spec.num_classes}; "
-            "declare class_names on both datasets so dabench can align their label spaces."
-        )
-    target = DatasetSplits(
-        train=alignment.harmonize_split(target.train, shape, segmentation),
-        test=alignment.harmonize_split(target.test, shape, segmentation),
-    )
-    return source, target, num_classes
-
-
-def build_uda(
-    spec: RunSpec, registry: Registry, data: DataSource, seeds: Seeds, device: torch.device
-) -> tuple[AdaptationTask, dict[str, LabeledSplit]]:
-    """The ``uda`` protocol: (task for the method, labelled test domains kept by the runner)."""
-    source, target, num_classes = aligned_splits(spec, registry, data)
-    states = shift_states(spec, registry, data)
-    target_train = to_float(target.train)
-    target_test = to_float(target.test)
-    shifted_train = apply_shifts(target_train.images, spec.shift, registry, states, seeds.int("shift/train"), device)
-    shifted_test = apply_shifts(target_test.images, spec.shift, registry, states, seeds.int("shift/test"), device)
-    source_spec = registry.datasets.get(spec.dataset.name)
-    task = AdaptationTask(
-        source=to_float(source.train),
-        unlabeled={"target": LabeledSplit(images=shifted_train, labels=target_train.labels).without_labels()},
-        num_classes=num_classes,
-        input_shape=tuple(source.train.images.shape[1:]),  # type: ignore[arg-type]
-        task_type=source_spec.task_type,
-    )
-    tests = {
-        "source": to_float(source.test),
-        "target": LabeledSplit(images=shifted_test, labels=target_test.labels, groups=target_test.groups),
-    }
-    return task, tests
-
-
 def evaluate(
-    predictor: Predictor, tests: Mapping[str, LabeledSplit], spec: RunSpec, registry: Registry, seeds: Seeds
-) -> tuple[dict[str, dict[str, Estimate]], dict[str, dict[str, float]]]:
-    """Every metric (with its bootstrap interval) and every validator on every test domain."""
+    predictor: Predictor, tests: TestDomains, spec: RunSpec, registry: Registry, seeds: Seeds
+) -> tuple[dict[str, dict[str, Estimate]], dict[str, dict[str, float]], dict[str, int]]:
+    """Every metric (with its bootstrap interval) and every validator on every test domain; test domains are built
+    one at a time, so a grid of shifted test sets never sits in memory at once."""
     metrics: dict[str, dict[str, Estimate]] = {}
     validators: dict[str, dict[str, float]] = {}
-    for domain, split in tests.items():
+    sizes: dict[str, int] = {}
+    for domain, make in tests.items():
+        split = make()
+        sizes[f"test_{domain}"] = len(split)
         logits = predictor.predict(split.images)
         probs = torch.softmax(logits.double(), dim=1).numpy()
         y_true = split.labels.numpy()
@@ -224,7 +106,7 @@ def evaluate(
             for ref in spec.metrics
         }
         validators[domain] = run_validators(predictor, split, probs, registry)
-    return metrics, validators
+    return metrics, validators, sizes
 
 
 def run_validators(
@@ -255,16 +137,17 @@ def run(spec: RunSpec, registry: Registry, *, data_root: Path | None = None, dev
     data = DataSource(registry, data_root, seeds)
     result = RunResult(key=spec.key(), spec=spec)
     with deterministic() as det:
-        task, tests = build_uda(spec, registry, data, seeds, torch_device)
+        builder = getattr(protocols, protocols.PROTOCOL_BUILDERS[spec.protocol])
+        task, tests = builder(spec, registry, data, seeds, torch_device)
         result.timings["prepare_s"] = time.perf_counter() - started
         method = registry.methods.get(spec.method.name).build(spec.params)
         fit_started = time.perf_counter()
         predictor = method.fit(task, seeds=seeds.child("method"), device=torch_device)
         result.timings["fit_s"] = time.perf_counter() - fit_started
         eval_started = time.perf_counter()
-        result.metrics, result.validators = evaluate(predictor, tests, spec, registry, seeds)
+        result.metrics, result.validators, test_sizes = evaluate(predictor, tests, spec, registry, seeds)
         result.timings["evaluate_s"] = time.perf_counter() - eval_started
-    result.sizes = {"source_train": len(task.source), **{f"test_{d}": len(s) for d, s in tests.items()}}
+    result.sizes = {"source_train": len(task.source), **test_sizes}
     result.sizes.update({f"unlabeled_{d}": len(s) for d, s in task.unlabeled.items()})
     result.timings["total_s"] = time.perf_counter() - started
     result.provenance = {**provenance.collect(torch_device, registry.plugin_versions()), "deterministic": det}

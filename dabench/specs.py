@@ -325,10 +325,23 @@ class RunSpec:
     protocol: str = "uda"
     seed: int = 0
     n_bootstrap: int = 1000
+    da_dataset: ComponentRef | None = None
+    da_shift: tuple[ShiftStep, ...] = ()
+    test_intensities: tuple[float, ...] = ()
 
     def canonical(self) -> dict[str, Any]:
-        """The JSON-able dict that is hashed into the key (and stored in the record)."""
-        return {
+        """The JSON-able dict that is hashed into the key (and stored in the record).
+
+        The DANN-study fields (``da_dataset``, ``da_shift``, ``test_intensities``) appear only when set, so plain UDA
+        keys do not depend on them."""
+        extra: dict[str, Any] = {}
+        if self.da_dataset is not None or self.da_shift or self.test_intensities:
+            extra = {
+                "da_dataset": _ref(self.da_dataset) if self.da_dataset else None,
+                "da_shift": [s.canonical() for s in self.da_shift],
+                "test_intensities": list(self.test_intensities),
+            }
+        return extra | {
             "schema": SCHEMA_VERSION,
             "method": _ref(self.method),
             "dataset": _ref(self.dataset),
@@ -370,6 +383,12 @@ class RunSpec:
             params=dict(data["params"]),
             protocol=data["protocol"],
             seed=data["seed"],
+            da_dataset=ref(data.get("da_dataset")),
+            da_shift=tuple(
+                ShiftStep(name=s["name"], version=s["version"], intensity=s["intensity"], options=s.get("options", {}))
+                for s in data.get("da_shift", [])
+            ),
+            test_intensities=tuple(data.get("test_intensities", ())),
             n_bootstrap=data.get("n_bootstrap", 1000),
         )
 

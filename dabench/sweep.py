@@ -18,6 +18,11 @@ File format::
     [options]
     protocol = "uda"
     n_bootstrap = 1000
+    metrics = ["accuracy"]       # optional; default: every metric of the task type
+
+For the DANN study's protocol (``protocol = "dann4"``) the grid also takes ``da_dataset`` and ``da_shift`` (shift
+chains making D from C, e.g. ``["none", "noise:0.3"]``), ``shift`` names the test shift, and
+``options.test_intensities`` lists where it is evaluated.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from dabench.resolve import RunRequest, resolve
 from dabench.specs import RunSpec
 from dabench.store import ResultStore
 
-_GRID_KEYS = {"method", "dataset", "target", "shift", "seed", "params"}
+_GRID_KEYS = {"method", "dataset", "target", "shift", "seed", "params", "da_dataset", "da_shift"}
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,19 @@ def _check_param_names(
 
 
 def expand(data: Mapping[str, Any], registry: Registry, where: str = "sweep") -> Iterator[RunSpec]:
-    """Yield the resolved spec of every grid point, without duplicates, in a stable order."""
-    grid = data.get("grid", {})
+    """Yield the resolved spec of every grid point, without duplicates, in a stable order. ``grid`` may be one table
+    or a list of tables (``[[grid]]``), expanded one after the other (e.g. the baseline once, the DA method over a
+    DA-intensity grid)."""
+    grids = data.get("grid", {})
+    seen: set[str] = set()
+    for grid in grids if isinstance(grids, list) else [grids]:
+        for spec in _expand_grid(grid, data, registry, where):
+            if spec.key() not in seen:
+                seen.add(spec.key())
+                yield spec
+
+
+def _expand_grid(grid: Mapping[str, Any], data: Mapping[str, Any], registry: Registry, where: str) -> Iterator[RunSpec]:
     unknown = set(grid) - _GRID_KEYS
     if unknown:
         raise SpecError(f"{where}: unknown grid keys {sorted(unknown)}; valid: {sorted(_GRID_KEYS)}.")
@@ -97,13 +113,16 @@ def expand(data: Mapping[str, Any], registry: Registry, where: str = "sweep") ->
     targets: list[Any] = _list(grid, "target", [None], where)
     shifts: list[Any] = _list(grid, "shift", ["none"], where)
     seeds = _list(grid, "seed", [0], where)
+    da_datasets: list[Any] = _list(grid, "da_dataset", [None], where)
+    da_shifts: list[Any] = _list(grid, "da_shift", [None], where)
     axes = grid.get("params", {})
     fixed, options = data.get("params", {}), data.get("options", {})
     _check_param_names(registry, methods, fixed, axes, where)
     axis_points = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())] or [{}]
-    seen: set[str] = set()
-    for method, dataset, target, shift, seed, axis in itertools.product(
-        methods, datasets, targets, shifts, seeds, axis_points
+    metrics = tuple(options["metrics"]) if "metrics" in options else None
+    test_intensities = tuple(float(v) for v in options["test_intensities"]) if "test_intensities" in options else None
+    for method, dataset, target, shift, seed, axis, da_dataset, da_shift in itertools.product(
+        methods, datasets, targets, shifts, seeds, axis_points, da_datasets, da_shifts
     ):
         defaults = registry.methods.get(method).defaults
         request = RunRequest(
@@ -115,11 +134,12 @@ def expand(data: Mapping[str, Any], registry: Registry, where: str = "sweep") ->
             seed=int(seed),
             protocol=str(options.get("protocol", "uda")),
             n_bootstrap=int(options.get("n_bootstrap", 1000)),
+            metrics=metrics,
+            da_dataset=da_dataset,
+            da_shift=None if da_shift in (None, "none") else da_shift,
+            test_intensities=test_intensities,
         )
-        spec = resolve(request, registry)
-        if spec.key() not in seen:
-            seen.add(spec.key())
-            yield spec
+        yield resolve(request, registry)
 
 
 @dataclass(frozen=True)
