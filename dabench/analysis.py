@@ -19,8 +19,8 @@ quadrature interval conservative).
 
 References
 ----------
-Dumont et al. Domain adversarial training is transferable inter-semantically for histopathology
-(shared/papers/dann-intersemantic-histopathology): "Regression model" (section III-E), Fig. 4, section IV (a
+The DANN inter-semantic histopathology study
+(shared/papers/dann-intersemantic-histopathology.txt): "Regression model" (section III-E), Fig. 4, section IV (a
 "sigmoidal relation between noise intensity and performance degradation"; gain "the product of two univariate
 functions: a gaussian function dependent on the noise intensity, and a quadratic function dependent on the DA
 intensity"), Fig. 5a/7a (accuracy curves per DA dataset).
@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from tabulate import tabulate
 
 from dabench.errors import SpecError
 
@@ -232,7 +231,7 @@ def decompose(records: Iterable[Mapping[str, Any]], *, metric: str = "accuracy")
 
     References
     ----------
-    Dumont et al., section III-E: "Accuracy = reference − degradation − cost + gain".
+    DANN study, section III-E: "Accuracy = reference − degradation − cost + gain".
     """
     groups, baselines = _groups(records, metric)
     out = []
@@ -360,7 +359,7 @@ def fit_degradation(decomposition: Decomposition, *, maxfev: int = 20000) -> Fit
 
     References
     ----------
-    Dumont et al., section IV-A: "a sigmoidal relation between noise intensity and performance degradation".
+    DANN study, section IV-A: "a sigmoidal relation between noise intensity and performance degradation".
     """
     x = np.asarray(decomposition.test_intensities, dtype=float)
     y = np.asarray(decomposition.degradation.value, dtype=float)
@@ -385,7 +384,7 @@ def fit_gain(decomposition: Decomposition, *, maxfev: int = 20000) -> FitResult:
 
     References
     ----------
-    Dumont et al., section IV-A: "the product of two univariate functions: a gaussian function dependent on the
+    DANN study, section IV-A: "the product of two univariate functions: a gaussian function dependent on the
     noise intensity, and a quadratic function dependent on the DA intensity"; "maximum gain of 0.50".
     """
     d = decomposition
@@ -437,7 +436,7 @@ def accuracy_curves(
 
     References
     ----------
-    Dumont et al., Fig. 5a and 7a: "For each curve, DA is trained with a different dataset."
+    DANN study, Fig. 5a and 7a: "For each curve, DA is trained with a different dataset."
     """
     decs = decompose(records, metric=metric)
     settings = sorted({(d.dataset, d.test_shift) for d in decs})
@@ -485,104 +484,3 @@ def _da_curve(d: Decomposition, da_intensity: float | str | None) -> tuple[str, 
         col = int(match[0])
     label = f"{name} ({d.da_shift} {js[col]:g})"
     return label, (d.test_intensities, acc.value[:, col], acc.low[:, col], acc.high[:, col])
-
-
-# -------------------------------------------------------------------------------------------------- reports
-
-
-def _escape(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _num(value: float, digits: int = 3) -> str:
-    return "–" if not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-def _cell(band: Band, index: tuple[int, ...] = ()) -> str:
-    v, lo, hi = (float(np.asarray(a)[index]) for a in (band.value, band.low, band.high))
-    return f"{_num(v)} [{_num(lo)}, {_num(hi)}]"
-
-
-def _fit_rows(fits: Mapping[str, FitResult]) -> list[list[str]]:
-    rows = []
-    for term, fit in sorted(fits.items()):
-        params = ", ".join(f"{k}={_num(v)}±{_num(fit.stderr[k])}" for k, v in fit.params.items())
-        status = "yes" if fit.converged else f"no: {fit.message}"
-        rows.append([term, fit.formula, params, _num(fit.r2), _num(fit.rmse), str(fit.n_points), status])
-    return [[_escape(c) for c in row] for row in rows]
-
-
-def _section(d: Decomposition, fits: Mapping[str, FitResult] | None) -> list[str]:
-    best, at_i, at_j = d.max_gain()
-    lines = [
-        f"## {_escape(d.label)}",
-        "",
-        f"- Metric: `{_escape(d.metric)}`; seeds: {d.n_seeds} ({d.method}), {d.n_seeds_reference} ({BASELINE}).",
-        f"- Reference ({BASELINE}, test intensity 0): {_cell(d.reference)}.",
-        f"- Largest observed gain: {_num(best)} at test intensity {at_i:g}, DA intensity {at_j:g}.",
-        "",
-    ]
-    fmt = {"tablefmt": "github", "disable_numparse": True}
-    rows = [[f"{i:g}", _cell(d.baseline, (a,)), _cell(d.degradation, (a,))] for a, i in enumerate(d.test_intensities)]
-    lines += [tabulate(rows, headers=["test intensity", f"{BASELINE} {d.metric}", "degradation"], **fmt), ""]
-    rows = [[f"{j:g}", _cell(d.accuracy, (0, b)), _cell(d.cost, (b,))] for b, j in enumerate(d.da_intensities)]
-    lines += [tabulate(rows, headers=["DA intensity", f"{d.metric} at test 0", "cost"], **fmt), ""]
-    headers = ["gain: test \\ DA", *(f"{j:g}" for j in d.da_intensities)]
-    rows = [
-        [f"{i:g}", *(_cell(d.gain, (a, b)) for b in range(d.da_intensities.size))]
-        for a, i in enumerate(d.test_intensities)
-    ]
-    lines += [tabulate(rows, headers=headers, **fmt), ""]
-    if fits:
-        headers = ["term", "model", "parameters (± s.e.)", "R²", "RMSE", "points", "converged"]
-        lines += [tabulate(_fit_rows(fits), headers=headers, **fmt), ""]
-    return lines
-
-
-def to_markdown(decompositions: Sequence[Decomposition], fits: Sequence[Mapping[str, FitResult]] | None = None) -> str:
-    """Markdown report (tabulate, github format): one section per decomposition, cells ``mean [low, high]``.
-
-    ``fits`` is parallel to ``decompositions`` (as :func:`fit_all` returns it); None leaves the fit tables out.
-    The same inputs always give the same text.
-    """
-    lines = [
-        "# Decomposition of the score: reference − degradation − cost + gain (Dumont et al.)",
-        "",
-        "Cells: mean over seeds [95% interval]: Student-t across seeds for two or more seeds; one seed: bootstrap "
-        "half-widths added in quadrature, assuming independent estimates.",
-        "",
-    ]
-    for k, d in enumerate(decompositions):
-        lines += _section(d, fits[k] if fits is not None else None)
-    return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, Band):
-        return {"value": _jsonable(obj.value), "low": _jsonable(obj.low), "high": _jsonable(obj.high)}
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
-def to_json(
-    decompositions: Sequence[Decomposition], fits: Sequence[Mapping[str, FitResult]] | None = None
-) -> dict[str, Any]:
-    """A JSON-able dict of the decompositions (and fits, parallel to them); NaN and infinities become None."""
-    out = []
-    for k, d in enumerate(decompositions):
-        item: dict[str, Any] = {f.name: getattr(d, f.name) for f in dataclasses.fields(d)}
-        best, at_i, at_j = d.max_gain()
-        item["max_gain"] = {"value": best, "test_intensity": at_i, "da_intensity": at_j}
-        if fits is not None:
-            item["fits"] = {term: dataclasses.asdict(fit) for term, fit in fits[k].items()}
-        out.append(item)
-    return {"model": "accuracy = reference - degradation - cost + gain", "decompositions": _jsonable(out)}

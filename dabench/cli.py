@@ -296,7 +296,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     import json
     import re
 
-    from dabench import analysis, plots
+    from dabench import analysis, analysis_report, plots
     from dabench.store import ResultStore
 
     if not args.store.is_dir():
@@ -308,9 +308,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     fits = analysis.fit_all(decompositions)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "analysis.md").write_text(analysis.to_markdown(decompositions, fits))
+        (args.out / "analysis.md").write_text(analysis_report.to_markdown(decompositions, fits))
         (args.out / "analysis.json").write_text(
-            json.dumps(analysis.to_json(decompositions, fits), indent=1, sort_keys=True, allow_nan=False) + "\n"
+            json.dumps(analysis_report.to_json(decompositions, fits), indent=1, sort_keys=True, allow_nan=False) + "\n"
         )
     except OSError as exc:
         raise SpecError(f"cannot write to {str(args.out)!r}: {exc.strerror or exc}.") from None

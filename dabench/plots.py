@@ -8,8 +8,8 @@ smaller, searchable files, rendered in the viewer's fonts.
 
 References
 ----------
-Dumont et al. Domain adversarial training is transferable inter-semantically for histopathology
-(shared/papers/dann-intersemantic-histopathology): Fig. 5a/7a (accuracy vs test-shift intensity, one curve per DA
+The DANN inter-semantic histopathology study
+(shared/papers/dann-intersemantic-histopathology.txt): Fig. 5a/7a (accuracy vs test-shift intensity, one curve per DA
 dataset), Fig. 5b/c and 7b/c (gain over test and DA intensity), Fig. 9 (box plots per colour domain: no DA, DA with
 the same semantics, DA with other semantics).
 """
@@ -68,7 +68,7 @@ def plot_accuracy_curves(
 
     References
     ----------
-    Dumont et al., Fig. 5a/7a: accuracy "as a function of noise intensity. For each curve, DA is trained with a
+    DANN study, Fig. 5a/7a: accuracy "as a function of noise intensity. For each curve, DA is trained with a
     different dataset."
     """
     fig = _figure((6.4, 4.4))
@@ -94,7 +94,7 @@ def plot_gain_heatmap(decomposition: Decomposition, path_stem: str | Path) -> tu
 
     References
     ----------
-    Dumont et al., Fig. 5b/7b: "Representation of the gain".
+    DANN study, Fig. 5b/7b: "Representation of the gain".
     """
     d = decomposition
     gain = np.asarray(d.gain.value, dtype=float)
@@ -129,7 +129,7 @@ def plot_gain_surface(
 
     References
     ----------
-    Dumont et al., Fig. 5b/c and Fig. 4d: the gain "according to both test shift intensity and DA shift intensity".
+    DANN study, Fig. 5b/c and Fig. 4d: the gain "according to both test shift intensity and DA shift intensity".
     """
     import mpl_toolkits.mplot3d  # noqa: F401  (registers the "3d" projection)
 
@@ -165,7 +165,7 @@ def plot_domain_boxplots(
 
     References
     ----------
-    Dumont et al., Fig. 9: "Box plot of the accuracy in different domains".
+    DANN study, Fig. 9: "Box plot of the accuracy in different domains".
     """
     from matplotlib.patches import Patch
 

@@ -90,3 +90,21 @@ def test_plugins_and_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and "core" in out and "loaded" in out
     code, out, _ = run_cli(capsys, "list")
     assert code == 0 and all(k in out for k in ("datasets:", "methods:", "metrics:", "shifts:", "validators:"))
+
+
+def test_analyze_writes_report_and_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dabench.store import ResultStore
+    from tests.unit.test_analysis import _records
+
+    store = ResultStore(tmp_path / "store")
+    for index, record in enumerate(_records(n_seeds=2)):
+        store.put({**record, "key": f"{index:064x}"})
+    out = tmp_path / "analysis"
+    code, stdout, err = run_cli(capsys, "analyze", "--store", str(store.root), "--out", str(out))
+    assert code == 0, err
+    report = (out / "analysis.md").read_text()
+    assert "reference − degradation − cost + gain" in report and "R²" in report
+    assert (out / "accuracy_vs_test_intensity.png").stat().st_size > 1000
+    assert list(out.glob("gain_heatmap_*.svg")) and list(out.glob("gain_surface_*.png"))
+    code, _, err = run_cli(capsys, "analyze", "--store", str(tmp_path / "nothing"), "--out", str(out))
+    assert code == 2 and "does not exist" in err

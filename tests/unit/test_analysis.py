@@ -20,9 +20,8 @@ from dabench.analysis import (
     fit_gain,
     gaussian_quadratic,
     sigmoid,
-    to_json,
-    to_markdown,
 )
+from dabench.analysis_report import to_json, to_markdown
 from dabench.errors import SpecError
 
 TEST_I = [round(0.1 * k, 1) for k in range(13)]  # 0 .. 1.2, as in the paper's noise experiments
