@@ -90,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a method parameter")
     run.add_argument("--metrics", help="comma-separated metric names (default: all for the task type)")
     run.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap replicates for intervals (0: none)")
+    run.add_argument("--interval", default="percentile", choices=["percentile", "bca"], help="bootstrap interval")
     run.add_argument("--protocol", default="uda", help="uda (default) or dann4 (the DANN study's 4-dataset protocol)")
     run.add_argument("--da-dataset", help="dann4: dataset the DA sets C and D come from (default: --dataset)")
     run.add_argument("--da-shift", help="dann4: shift chain that makes D from C, e.g. noise:0.5")
@@ -145,6 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     metrics = tuple(m.strip() for m in args.metrics.split(",")) if args.metrics else None
     request = RunRequest(
         protocol=args.protocol,
+        interval=args.interval,
         da_dataset=args.da_dataset,
         da_shift=args.da_shift,
         test_intensities=_floats(args.test_intensities),

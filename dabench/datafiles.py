@@ -93,16 +93,24 @@ def check_file(file: DataFile, path: Path) -> FileCheck:
         return FileCheck(file=file, path=path, status="missing", message=f"{path} is missing; {hint}.")
     size = path.stat().st_size
     if file.size is not None and size != file.size:
-        return FileCheck(file=file, path=path, status="mismatch",
-                         message=f"{path} has {size} bytes, expected {file.size}: truncated or a different version; "
-                                 "delete it and fetch it again.")
+        return FileCheck(
+            file=file,
+            path=path,
+            status="mismatch",
+            message=f"{path} has {size} bytes, expected {file.size}: truncated or a different version; "
+            "delete it and fetch it again.",
+        )
     if not file.sha256:
         return FileCheck(file=file, path=path, status="unchecked", message="no published sha256")
     actual = sha256_file(path)
     if actual != file.sha256.lower():
-        return FileCheck(file=file, path=path, status="mismatch", sha256=actual,
-                         message=f"{path}: sha256 {actual} differs from the published {file.sha256}; "
-                                 "delete it and fetch it again.")
+        return FileCheck(
+            file=file,
+            path=path,
+            status="mismatch",
+            sha256=actual,
+            message=f"{path}: sha256 {actual} differs from the published {file.sha256}; delete it and fetch it again.",
+        )
     return FileCheck(file=file, path=path, status="ok", sha256=actual)
 
 
@@ -167,16 +175,24 @@ def download(
     check = check_file(file, part)
     if check.status == "mismatch":
         part.unlink()
-        raise DataError(f"download of {file.url} failed verification: {check.message.replace(str(part), 'the file')} "
-                        "The partial download was deleted; try again, or report a changed upstream file.")
+        raise DataError(
+            f"download of {file.url} failed verification: {check.message.replace(str(part), 'the file')} "
+            "The partial download was deleted; try again, or report a changed upstream file."
+        )
     os.replace(part, path)
     log.info("fetched %s -> %s", file.url, path)
-    return FileCheck(file=file, path=path, status="downloaded", sha256=check.sha256,
-                     message="" if file.sha256 else "no published sha256")
+    return FileCheck(
+        file=file,
+        path=path,
+        status="downloaded",
+        sha256=check.sha256,
+        message="" if file.sha256 else "no published sha256",
+    )
 
 
-def _transfer(url: str, part: Path, *, urlopen: Callable[..., Any], progress: Progress | None, timeout: float,
-              label: str) -> None:
+def _transfer(
+    url: str, part: Path, *, urlopen: Callable[..., Any], progress: Progress | None, timeout: float, label: str
+) -> None:
     """Append the rest of ``url`` to ``part`` (restarting when the server ignores or rejects the range)."""
     offset = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "dabench"})

@@ -104,8 +104,10 @@ def values_by_domain(records: Iterable[Mapping[str, Any]], metric: str) -> dict[
         for domain, metrics in record.get("metrics", {}).items():
             if metric in metrics:
                 pooled[domain].append(record_value(record, metric, domain))
-    return {domain: float(np.nanmean(vals)) if not all(map(math.isnan, vals)) else math.nan
-            for domain, vals in sorted(pooled.items())}
+    return {
+        domain: float(np.nanmean(vals)) if not all(map(math.isnan, vals)) else math.nan
+        for domain, vals in sorted(pooled.items())
+    }
 
 
 def domain_spread_from_records(

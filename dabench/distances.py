@@ -140,9 +140,7 @@ def wasserstein_per_dimension(x: np.ndarray, y: np.ndarray, *, p: int = 1) -> np
     return np.asarray(wpp ** (1.0 / p))
 
 
-def exact_wasserstein(
-    x: np.ndarray, y: np.ndarray, *, max_samples: int = 2000, p: int = 2, seed: int = 0
-) -> float:
+def exact_wasserstein(x: np.ndarray, y: np.ndarray, *, max_samples: int = 2000, p: int = 2, seed: int = 0) -> float:
     """Exact p-Wasserstein distance between the empirical distributions (POT ``emd2``), on seeded subsamples.
 
     Each set is subsampled without replacement to at most ``max_samples`` rows (the network simplex is roughly

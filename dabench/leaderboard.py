@@ -240,7 +240,8 @@ def render(
         lines += [
             f"- Protocol: `{protocol}` — {note}",
             "- Model selection: the last training iterate for every method; no target labels are used.",
-            f"- Budget: see the epochs column; bootstrap B = {first['spec'].get('n_bootstrap', 1000)}.",
+            f"- Budget: see the epochs column; bootstrap B = {first['spec'].get('n_bootstrap', 1000)} "
+            f"({first['spec'].get('interval', 'percentile')} intervals).",
             f"- Hardware: {prov.get('device', '?')}; dabench {prov.get('dabench', '?')}, "
             f"torch {prov.get('libraries', {}).get('torch', '?')}.",
             "",

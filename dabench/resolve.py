@@ -37,6 +37,7 @@ class RunRequest:
     da_dataset: str | None = None
     da_shift: str | None = None
     test_intensities: tuple[float, ...] | None = None
+    interval: str = "percentile"
 
 
 def parse_set(pairs: Iterable[str]) -> dict[str, str]:
@@ -163,6 +164,8 @@ def resolve(request: RunRequest, registry: Registry) -> RunSpec:
             f"unknown protocol {request.protocol!r}.{did_you_mean(request.protocol, PROTOCOLS)} "
             f"Valid protocols: {', '.join(PROTOCOLS)}."
         )
+    if request.interval not in ("percentile", "bca"):
+        raise SpecError(f"unknown interval {request.interval!r}: use percentile or bca.")
     if request.seed < 0 or request.n_bootstrap < 0:
         raise SpecError("--seed and the number of bootstrap replicates must be non-negative integers.")
     metric_names = request.metrics or tuple(m.name for m in registry.metrics if m.task_type == dataset.task_type)
@@ -181,6 +184,7 @@ def resolve(request: RunRequest, registry: Registry) -> RunSpec:
         protocol=request.protocol,
         seed=request.seed,
         n_bootstrap=request.n_bootstrap,
+        interval=request.interval,
         **study,
     )
 

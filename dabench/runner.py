@@ -101,7 +101,13 @@ def evaluate(
         seed = seeds.int(f"bootstrap/{domain}")
         metrics[domain] = {
             ref.name: bootstrap(
-                registry.metrics.get(ref.name), y_true, probs, n_boot=spec.n_bootstrap, seed=seed, groups=groups
+                registry.metrics.get(ref.name),
+                y_true,
+                probs,
+                n_boot=spec.n_bootstrap,
+                seed=seed,
+                groups=groups,
+                interval=spec.interval,
             )
             for ref in spec.metrics
         }

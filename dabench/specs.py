@@ -328,6 +328,7 @@ class RunSpec:
     da_dataset: ComponentRef | None = None
     da_shift: tuple[ShiftStep, ...] = ()
     test_intensities: tuple[float, ...] = ()
+    interval: str = "percentile"
 
     def canonical(self) -> dict[str, Any]:
         """The JSON-able dict that is hashed into the key (and stored in the record).
@@ -341,6 +342,8 @@ class RunSpec:
                 "da_shift": [s.canonical() for s in self.da_shift],
                 "test_intensities": list(self.test_intensities),
             }
+        if self.interval != "percentile":
+            extra["interval"] = self.interval
         return extra | {
             "schema": SCHEMA_VERSION,
             "method": _ref(self.method),
@@ -389,6 +392,7 @@ class RunSpec:
                 for s in data.get("da_shift", [])
             ),
             test_intensities=tuple(data.get("test_intensities", ())),
+            interval=data.get("interval", "percentile"),
             n_bootstrap=data.get("n_bootstrap", 1000),
         )
 

@@ -135,6 +135,7 @@ def _expand_grid(grid: Mapping[str, Any], data: Mapping[str, Any], registry: Reg
             protocol=str(options.get("protocol", "uda")),
             n_bootstrap=int(options.get("n_bootstrap", 1000)),
             metrics=metrics,
+            interval=str(options.get("interval", "percentile")),
             da_dataset=da_dataset,
             da_shift=None if da_shift in (None, "none") else da_shift,
             test_intensities=test_intensities,

@@ -100,7 +100,7 @@ def test_analyze_writes_report_and_figures(tmp_path: Path, capsys: pytest.Captur
     for index, record in enumerate(_records(n_seeds=2)):
         store.put({**record, "key": f"{index:064x}"})
     out = tmp_path / "analysis"
-    code, stdout, err = run_cli(capsys, "analyze", "--store", str(store.root), "--out", str(out))
+    code, _, err = run_cli(capsys, "analyze", "--store", str(store.root), "--out", str(out))
     assert code == 0, err
     report = (out / "analysis.md").read_text()
     assert "reference − degradation − cost + gain" in report and "R²" in report
@@ -108,3 +108,51 @@ def test_analyze_writes_report_and_figures(tmp_path: Path, capsys: pytest.Captur
     assert list(out.glob("gain_heatmap_*.svg")) and list(out.glob("gain_surface_*.png"))
     code, _, err = run_cli(capsys, "analyze", "--store", str(tmp_path / "nothing"), "--out", str(out))
     assert code == 2 and "does not exist" in err
+
+
+def test_bca_interval_and_data_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = run_cli(
+        capsys,
+        "run",
+        "--method",
+        "source_only",
+        "--dataset",
+        "synthetic",
+        "--interval",
+        "bca",
+        "--metrics",
+        "accuracy",
+        "--store",
+        str(tmp_path / "s"),
+        *FAST,
+    )
+    assert code == 0, err
+    record = next((tmp_path / "s").rglob("*.json")).read_text()
+    assert '"interval": "bca"' in record
+    monkeypatch.delenv("DABENCH_DATA", raising=False)
+    code, out, _ = run_cli(capsys, "data", "list")
+    assert code == 0 and "no data root set" in out and "digits" in out
+    code, _, err = run_cli(capsys, "data", "verify", "mnist")
+    assert code == 2 and "DABENCH_DATA" in err
+    code, _, err = run_cli(capsys, "data", "verify", "mnist", "--data-root", str(tmp_path / "none"))
+    assert code == 2 and "does not exist" in err
+    empty = tmp_path / "root"
+    (empty / "mnist").mkdir(parents=True)
+    code, out, err = run_cli(capsys, "data", "verify", "mnist", "--data-root", str(empty))
+    assert code == 2 and "missing" in out
+
+
+def test_data_commands_on_the_shared_data(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import data_root
+
+    root = data_root()
+    if root is None:
+        pytest.skip("DABENCH_DATA is not set")
+    code, out, _ = run_cli(capsys, "data", "list", "--data-root", str(root))
+    mnist_line = next(line for line in out.splitlines() if line.startswith("| mnist "))
+    assert code == 0 and "present" in mnist_line
+    code, out, err = run_cli(capsys, "data", "verify", "usps", "--data-root", str(root))
+    assert code == 0, err
+    assert "| ok" in out or "unchecked" in out

@@ -30,7 +30,7 @@ class RangeHandler(SimpleHTTPRequestHandler):
         start = 0
         header = self.headers.get("Range")
         if header and header.startswith("bytes=") and header.endswith("-"):
-            start = int(header[len("bytes="):-1])
+            start = int(header[len("bytes=") : -1])
             if start >= len(data):
                 self.send_error(416)
                 return
@@ -69,13 +69,25 @@ def _spec(*files: DataFile) -> DatasetSpec:
     def load(ctx: LoadContext) -> DatasetSplits:
         raise AssertionError("not loaded in these tests")
 
-    return DatasetSpec(name="toyfiles", load=load, num_classes=2, input_shape=(1, 4, 4), license="CC0",
-                       homepage="https://example.org", folder="toy", files=files)
+    return DatasetSpec(
+        name="toyfiles",
+        load=load,
+        num_classes=2,
+        input_shape=(1, 4, 4),
+        license="CC0",
+        homepage="https://example.org",
+        folder="toy",
+        files=files,
+    )
 
 
 def test_status_and_verify(tmp_path: Path) -> None:
-    spec = _spec(DataFile(path="a.bin", sha256=SHA), DataFile(path="b.bin", sha256="0" * 64),
-                 DataFile(path="c.bin"), DataFile(path="d.bin", optional=True))
+    spec = _spec(
+        DataFile(path="a.bin", sha256=SHA),
+        DataFile(path="b.bin", sha256="0" * 64),
+        DataFile(path="c.bin"),
+        DataFile(path="d.bin", optional=True),
+    )
     (tmp_path / "toy").mkdir()
     for name, data in (("a.bin", PAYLOAD), ("b.bin", b"x"), ("c.bin", b"y")):
         (tmp_path / "toy" / name).write_bytes(data)
@@ -83,8 +95,12 @@ def test_status_and_verify(tmp_path: Path) -> None:
     assert status["a.bin"].present and status["a.bin"].size == len(PAYLOAD)
     assert not status["d.bin"].present and status["d.bin"].size is None
     checks = {c.file.path: c for c in verify_dataset(spec, tmp_path)}
-    assert [checks[n].status for n in ("a.bin", "b.bin", "c.bin", "d.bin")] == ["ok", "mismatch", "unchecked",
-                                                                                  "missing"]
+    assert [checks[n].status for n in ("a.bin", "b.bin", "c.bin", "d.bin")] == [
+        "ok",
+        "mismatch",
+        "unchecked",
+        "missing",
+    ]
     assert checks["a.bin"].sha256 == SHA and checks["a.bin"].good and checks["d.bin"].good
     assert not checks["b.bin"].good and "delete it" in checks["b.bin"].message
     assert sha256_file(tmp_path / "toy" / "a.bin") == SHA
@@ -119,8 +135,9 @@ def test_fetch_resumes_a_partial_download(tmp_path: Path, server: ThreadingHTTPS
     assert server.requests == [("/blob.bin", "bytes=300000-")]  # type: ignore[attr-defined]
 
 
-def test_fetch_restarts_when_the_partial_file_is_complete_or_too_long(tmp_path: Path,
-                                                                      server: ThreadingHTTPServer) -> None:
+def test_fetch_restarts_when_the_partial_file_is_complete_or_too_long(
+    tmp_path: Path, server: ThreadingHTTPServer
+) -> None:
     folder = tmp_path / "toy"
     folder.mkdir()
     (folder / "blob.bin.part").write_bytes(PAYLOAD + b"junk")
@@ -153,8 +170,7 @@ def test_refuses_to_overwrite_a_bad_present_file(tmp_path: Path, server: Threadi
 
 
 def test_optional_and_urlless_files(tmp_path: Path, server: ThreadingHTTPServer) -> None:
-    spec = _spec(DataFile(path="blob.bin", url=_url(server, "blob.bin"), optional=True),
-                 DataFile(path="manual.tar"))
+    spec = _spec(DataFile(path="blob.bin", url=_url(server, "blob.bin"), optional=True), DataFile(path="manual.tar"))
     (manual,) = fetch_dataset(spec, tmp_path)
     assert manual.status == "missing" and not manual.good and "homepage" in manual.message
     checks = fetch_dataset(spec, tmp_path, only=["blob.bin"])
@@ -164,6 +180,12 @@ def test_optional_and_urlless_files(tmp_path: Path, server: ThreadingHTTPServer)
 def test_needs_a_root_and_a_folder() -> None:
     with pytest.raises(DataError, match=r"DABENCH_DATA"):
         verify_dataset(_spec(DataFile(path="a")), None)
-    spec = DatasetSpec(name="gen", load=lambda ctx: None, num_classes=1, input_shape=(1, 2, 2),  # type: ignore[arg-type]
-                       license="CC0", homepage="https://example.org")
+    spec = DatasetSpec(
+        name="gen",
+        load=lambda ctx: None,
+        num_classes=1,
+        input_shape=(1, 2, 2),  # type: ignore[arg-type]
+        license="CC0",
+        homepage="https://example.org",
+    )
     assert dataset_status(spec, Path("/nonexistent")) == [] and verify_dataset(spec, None) == []

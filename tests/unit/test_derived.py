@@ -21,9 +21,14 @@ from dabench.errors import SpecError
 
 def _rec(key: str, metrics: dict[str, dict[str, float | None]], status: str = "ok") -> dict:
     est = {
-        d: {m: (Estimate(value=v, low=v, high=v, n_boot=0, interval="none").as_dict() if v is not None
-                else {"value": None, "low": None, "high": None, "n_boot": 0, "interval": "none"})
-            for m, v in ms.items()}
+        d: {
+            m: (
+                Estimate(value=v, low=v, high=v, n_boot=0, interval="none").as_dict()
+                if v is not None
+                else {"value": None, "low": None, "high": None, "n_boot": 0, "interval": "none"}
+            )
+            for m, v in ms.items()
+        }
         for d, ms in metrics.items()
     }
     return {"key": key, "status": status, "spec": {}, "metrics": est}

@@ -17,8 +17,18 @@ from dabench.specs import ShiftSpec
 
 BY_NAME = {spec.name: spec for spec in SHIFTS}
 EXPECTED = {
-    "noise", "gaussian_noise", "blur", "gaussian_blur", "brightness", "contrast", "gamma", "reinhard", "stain",
-    "resolution", "random_resized_crop", "jpeg",
+    "noise",
+    "gaussian_noise",
+    "blur",
+    "gaussian_blur",
+    "brightness",
+    "contrast",
+    "gamma",
+    "reinhard",
+    "stain",
+    "resolution",
+    "random_resized_crop",
+    "jpeg",
 }
 COLOUR_ONLY = {"stain"}
 
@@ -126,16 +136,21 @@ def test_gaussian_noise_has_requested_spread() -> None:
 def test_float64_images_are_supported() -> None:
     x = _images().double()
     for spec in SHIFTS:
-        out = spec.apply(x, _strong(spec) / 2 if not spec.integer_intensity else 3, ShiftRandom.for_range(0, 0, 6),
-                         _state(spec))
+        out = spec.apply(
+            x, _strong(spec) / 2 if not spec.integer_intensity else 3, ShiftRandom.for_range(0, 0, 6), _state(spec)
+        )
         assert out.dtype == torch.float64, spec.name
 
 
 def test_bad_options_raise_spec_error() -> None:
     x = _images()
     random = ShiftRandom.for_range(0, 0, len(x))
-    for name, options in [("resolution", {"upsample": "lanczos"}), ("jpeg", {"subsampling": "4:1:1"}),
-                          ("stain", {"stains": "xyz"}), ("random_resized_crop", {"max_ratio": 0.5})]:
+    for name, options in [
+        ("resolution", {"upsample": "lanczos"}),
+        ("jpeg", {"subsampling": "4:1:1"}),
+        ("stain", {"stains": "xyz"}),
+        ("random_resized_crop", {"max_ratio": 0.5}),
+    ]:
         with pytest.raises(SpecError):
             BY_NAME[name].apply(x, 1.0, random, options)
 

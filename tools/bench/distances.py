@@ -48,13 +48,30 @@ def main() -> None:
         )
         t_g, v_g = _timed(lambda x=x, y=y: dist.gaussian_wasserstein(x, y))
         t_g_sc, v_g_sc = _timed(lambda x=x, y=y: _gaussian_w2_sqrtm(x, y), repeat=1)
-        rows.append(["sliced W2 (P=1000)", f"{n}x512", f"{t_sw:.3f}", f"{t_sw_ot:.3f}", f"{t_sw_ot / t_sw:.1f}x",
-                     f"{abs(v_sw - v_sw_ot):.1e}"])
-        rows.append(["Gaussian W2", f"{n}x512", f"{t_g:.3f}", f"{t_g_sc:.3f}", f"{t_g_sc / t_g:.1f}x",
-                     f"{abs(v_g - v_g_sc):.1e}"])
+        rows.append(
+            [
+                "sliced W2 (P=1000)",
+                f"{n}x512",
+                f"{t_sw:.3f}",
+                f"{t_sw_ot:.3f}",
+                f"{t_sw_ot / t_sw:.1f}x",
+                f"{abs(v_sw - v_sw_ot):.1e}",
+            ]
+        )
+        rows.append(
+            [
+                "Gaussian W2",
+                f"{n}x512",
+                f"{t_g:.3f}",
+                f"{t_g_sc:.3f}",
+                f"{t_g_sc / t_g:.1f}x",
+                f"{abs(v_g - v_g_sc):.1e}",
+            ]
+        )
         results[n] = (t_sw, t_g, t_sw_ot / t_sw, t_g_sc / t_g)
-    print(tabulate(rows, headers=["distance", "size", "dabench s", "baseline s", "speedup", "|diff|"],
-                   tablefmt="github"))
+    print(
+        tabulate(rows, headers=["distance", "size", "dabench s", "baseline s", "speedup", "|diff|"], tablefmt="github")
+    )
     print("baselines: POT ot.sliced_wasserstein_distance (same projections); scipy.linalg.sqrtm formula")
     for n, (t_sw, t_g, s_sw, s_g) in results.items():
         print(f"RESULT sliced_w2_seconds_{n} {t_sw:.3f}")

@@ -25,9 +25,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
     import torch  # imported before timing: the benchmark measures reading, not library start-up
-    from dabench_datasets.mnist import load_mnist
 
     from dabench import LoadContext
+    from dabench_datasets.mnist import load_mnist
 
     ctx = LoadContext(root=Path(args.data_root), rng=np.random.default_rng(0))
     times, splits = [], None

@@ -83,7 +83,12 @@ def dann_images_per_second(seconds: float, channels: int = 3) -> float:
     nn = torch.nn
     torch.manual_seed(0)
     features = nn.Sequential(
-        nn.Conv2d(channels, 32, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 48, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(channels, 32, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 48, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
         nn.Flatten(),
     )
     label = nn.Sequential(nn.Linear(768, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 10))
@@ -162,10 +167,14 @@ def main() -> None:
     train_rate = dann_images_per_second(3.0)
     print(
         tabulate(
-            [["shifts noise + blur k=3 + reinhard, 28×28×3", shift_rate],
-             ["DANN LeNet SGD step, 128 + 128 of 28×28×3", train_rate],
-             ["ratio", shift_rate / train_rate]],
-            headers=["throughput", "images/s"], tablefmt="github", floatfmt=".4g",
+            [
+                ["shifts noise + blur k=3 + reinhard, 28×28×3", shift_rate],
+                ["DANN LeNet SGD step, 128 + 128 of 28×28×3", train_rate],
+                ["ratio", shift_rate / train_rate],
+            ],
+            headers=["throughput", "images/s"],
+            tablefmt="github",
+            floatfmt=".4g",
         )
     )
     print(f"RESULT shift_over_training_throughput {shift_rate / train_rate:.2f}")

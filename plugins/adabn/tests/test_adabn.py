@@ -12,8 +12,9 @@ from dabench_adabn.method import AdaBN, adapt_batchnorm
 
 def test_running_stats_equal_target_population_stats() -> None:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 5),
-                          nn.BatchNorm1d(5))
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 5), nn.BatchNorm1d(5)
+    )
     images = torch.rand(50, 1, 8, 8) * 3 + 1
     assert adapt_batchnorm(model, images, batch_size=7, device=torch.device("cpu")) == 2
     with torch.no_grad():
@@ -29,8 +30,10 @@ def test_running_stats_equal_target_population_stats() -> None:
 def test_adabn_recovers_an_intensity_shift() -> None:
     task = testing.toy_task(n=192)
     shifted = AdaptationTask(
-        source=task.source, unlabeled={"target": UnlabeledSplit(images=task.unlabeled["target"].images * 0.5 + 0.3)},
-        num_classes=task.num_classes, input_shape=task.input_shape,
+        source=task.source,
+        unlabeled={"target": UnlabeledSplit(images=task.unlabeled["target"].images * 0.5 + 0.3)},
+        num_classes=task.num_classes,
+        input_shape=task.input_shape,
     )
     target_labels = task.source.labels  # toy_task draws target labels in the same order as the source's
     params = {**DEFAULTS, "epochs": 3, "width": 8, "hidden": 16}
@@ -44,15 +47,16 @@ def test_adabn_recovers_an_intensity_shift() -> None:
 
 
 def test_registered_and_contract() -> None:
-    spec = list(register_methods())[0]
+    spec = next(iter(register_methods()))
     assert spec.name == "adabn" and "Batch Normalization" in spec.paper.title
     testing.check_method(spec)
 
 
 def test_missing_adapt_domain_is_explained() -> None:
     task = testing.toy_task()
-    odd = AdaptationTask(source=task.source, unlabeled={"other": task.unlabeled["target"]}, num_classes=3,
-                         input_shape=task.input_shape)
+    odd = AdaptationTask(
+        source=task.source, unlabeled={"other": task.unlabeled["target"]}, num_classes=3, input_shape=task.input_shape
+    )
     import pytest
 
     with pytest.raises(ValueError, match="adapts to domain 'target'"):

@@ -57,7 +57,7 @@ def test_step_trains_the_domain_classifier_against_the_features() -> None:
 
 
 def test_fit_is_deterministic_and_registered() -> None:
-    spec = list(register_methods())[0]
+    spec = next(iter(register_methods()))
     assert spec.name == "dann" and spec.paper.year == 2015
     testing.check_method(spec)
 
@@ -66,7 +66,8 @@ def test_needs_two_domains() -> None:
     task = testing.toy_task()
     from dabench import AdaptationTask
 
-    lonely = AdaptationTask(source=task.source, unlabeled={}, num_classes=3, input_shape=task.input_shape,
-                            source_in_domains=True)
+    lonely = AdaptationTask(
+        source=task.source, unlabeled={}, num_classes=3, input_shape=task.input_shape, source_in_domains=True
+    )
     with pytest.raises(ValueError, match="two domains"):
         DANN({**DEFAULTS, **testing.FAST_PARAMS}).fit(lonely, seeds=Seeds(0), device=torch.device("cpu"))

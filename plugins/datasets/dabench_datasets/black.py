@@ -28,7 +28,8 @@ def load_black(ctx: LoadContext) -> DatasetSplits:
         raise SpecError(f"dataset 'black': need size >= 1, channels 1 or 3 and positive counts; got {ctx.domain!r}.")
 
     def split(n: int) -> LabeledSplit:
-        return LabeledSplit(images=torch.zeros((n, channels, size, size), dtype=torch.uint8),
-                            labels=torch.zeros(n, dtype=torch.int64))
+        return LabeledSplit(
+            images=torch.zeros((n, channels, size, size), dtype=torch.uint8), labels=torch.zeros(n, dtype=torch.int64)
+        )
 
     return DatasetSplits(train=split(options["n_train"]), test=split(options["n_test"]))

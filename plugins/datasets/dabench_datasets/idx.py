@@ -27,8 +27,10 @@ def parse_idx(data: bytes, name: str) -> np.ndarray:
     import numpy as np
 
     if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] not in _TYPES:
-        raise DataError(f"{name} is not an IDX file: expected the magic bytes 00 00 <type> <rank> "
-                        f"(e.g. 00 00 08 03 for MNIST images), got {data[:4].hex(' ') or 'an empty file'}.")
+        raise DataError(
+            f"{name} is not an IDX file: expected the magic bytes 00 00 <type> <rank> "
+            f"(e.g. 00 00 08 03 for MNIST images), got {data[:4].hex(' ') or 'an empty file'}."
+        )
     dtype, rank = np.dtype(_TYPES[data[2]]), data[3]
     header = 4 + 4 * rank
     if len(data) < header:
@@ -38,8 +40,10 @@ def parse_idx(data: bytes, name: str) -> np.ndarray:
     expected = header + count * dtype.itemsize
     if len(data) != expected:
         state = "truncated" if len(data) < expected else "longer than its header says"
-        raise DataError(f"{name} is {state}: the header says shape {dims} ({expected} bytes), the decompressed "
-                        f"file has {len(data)} bytes. Delete it and download it again.")
+        raise DataError(
+            f"{name} is {state}: the header says shape {dims} ({expected} bytes), the decompressed "
+            f"file has {len(data)} bytes. Delete it and download it again."
+        )
     return np.frombuffer(data, dtype=dtype, count=count, offset=header).reshape(dims)
 
 

@@ -51,8 +51,10 @@ def _read_split(path: Path, classes: list[str], mode: str, size: int) -> tuple[n
         raise DataError(f"{path}: no images ({', '.join(EXTENSIONS)}) in any class subfolder.")
     shapes = sorted({image.shape for image in images})
     if len(shapes) > 1:
-        raise DataError(f"{path}: images have different sizes {shapes[:4]}; select the dataset with a size option, "
-                        f"e.g. 'imagefolder:{path.name},size=64'.")
+        raise DataError(
+            f"{path}: images have different sizes {shapes[:4]}; select the dataset with a size option, "
+            f"e.g. 'imagefolder:{path.name},size=64'."
+        )
     stacked = np.stack(images)
     return (stacked[:, None] if stacked.ndim == 3 else stacked.transpose(0, 3, 1, 2)), np.array(labels)
 
@@ -65,8 +67,10 @@ def load_imagefolder(ctx: LoadContext) -> DatasetSplits:
     base = dataset_folder(ctx, FOLDER, "imagefolder")
     if not options.name:
         found = sorted(p.name for p in base.iterdir() if p.is_dir())
-        raise SpecError(f"dataset 'imagefolder' needs a domain naming a folder under {base}, e.g. "
-                        f"'imagefolder:{found[0] if found else 'mycells'}'. Folders: {', '.join(found) or 'none'}.")
+        raise SpecError(
+            f"dataset 'imagefolder' needs a domain naming a folder under {base}, e.g. "
+            f"'imagefolder:{found[0] if found else 'mycells'}'. Folders: {', '.join(found) or 'none'}."
+        )
     root = base / options.name
     if not root.is_dir():
         raise DataError(f"dataset 'imagefolder': {root} does not exist; put one subfolder per class there.")

@@ -54,12 +54,16 @@ def _read_pngs(source: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
     members = {name.lstrip("./"): data for name, data in members.items()}
     missing = sorted(wanted - set(members))
     if missing:
-        raise DataError(f"dataset 'isbi2012': {source} lacks {len(missing)} of the 60 labelled-section PNGs "
-                        f"(e.g. {missing[0]}); the archive is incomplete.")
-    images = [decode_image(members[f"train/image/{i}.png"], f"{source}/train/image/{i}.png", "L")
-              for i in range(N_LABELLED)]
-    labels = [decode_image(members[f"train/label/{i}.png"], f"{source}/train/label/{i}.png", "L")
-              for i in range(N_LABELLED)]
+        raise DataError(
+            f"dataset 'isbi2012': {source} lacks {len(missing)} of the 60 labelled-section PNGs "
+            f"(e.g. {missing[0]}); the archive is incomplete."
+        )
+    images = [
+        decode_image(members[f"train/image/{i}.png"], f"{source}/train/image/{i}.png", "L") for i in range(N_LABELLED)
+    ]
+    labels = [
+        decode_image(members[f"train/label/{i}.png"], f"{source}/train/label/{i}.png", "L") for i in range(N_LABELLED)
+    ]
     return images, labels
 
 
@@ -69,8 +73,10 @@ def _read(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
     for source in (folder / "train", folder / ARCHIVE):
         if source.exists():
             return _read_pngs(folder if source.name == "train" else source)
-    raise DataError(f"dataset 'isbi2012': none of train-volume.tif + train-labels.tif, train/image + train/label, "
-                    f"or {ARCHIVE} exists in {folder}. {fetch_hint('isbi2012')}")
+    raise DataError(
+        f"dataset 'isbi2012': none of train-volume.tif + train-labels.tif, train/image + train/label, "
+        f"or {ARCHIVE} exists in {folder}. {fetch_hint('isbi2012')}"
+    )
 
 
 def load_isbi2012(ctx: LoadContext) -> DatasetSplits:
@@ -83,8 +89,10 @@ def load_isbi2012(ctx: LoadContext) -> DatasetSplits:
     folder = dataset_folder(ctx, FOLDER, "isbi2012")
     images, labels = _read(folder)
     if len(images) != N_LABELLED or len(labels) != N_LABELLED:
-        raise DataError(f"dataset 'isbi2012' in {folder}: expected {N_LABELLED} sections and label maps, got "
-                        f"{len(images)} and {len(labels)}.")
+        raise DataError(
+            f"dataset 'isbi2012' in {folder}: expected {N_LABELLED} sections and label maps, got "
+            f"{len(images)} and {len(labels)}."
+        )
     x = np.stack([resize(image, size) for image in images])
     y = np.stack([(resize(label, size, nearest=True) < 128).astype(np.int64) for label in labels])
     return DatasetSplits(train=labeled(x[:N_TRAIN], y[:N_TRAIN]), test=labeled(x[N_TRAIN:], y[N_TRAIN:]))

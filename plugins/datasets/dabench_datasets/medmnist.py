@@ -46,15 +46,20 @@ def _split(archive: object, prefix: str, path: Path) -> LabeledSplit:
 
     images, labels = archive[f"{prefix}_images"], archive[f"{prefix}_labels"]  # type: ignore[index]
     if labels.ndim == 2 and labels.shape[1] > 1:
-        raise DataError(f"{path}: {prefix}_labels has shape {labels.shape} (multi-label, like ChestMNIST); dabench "
-                        "classification needs one label per image.")
+        raise DataError(
+            f"{path}: {prefix}_labels has shape {labels.shape} (multi-label, like ChestMNIST); dabench "
+            "classification needs one label per image."
+        )
     labels = labels.reshape(-1)
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] not in (1, 3)):
-        raise DataError(f"{path}: {prefix}_images must be uint8 [N, H, W] or [N, H, W, 1|3]; got {images.dtype} "
-                        f"{images.shape}.")
+        raise DataError(
+            f"{path}: {prefix}_images must be uint8 [N, H, W] or [N, H, W, 1|3]; got {images.dtype} {images.shape}."
+        )
     if len(labels) != len(images) or (labels.size and labels.min() < 0):
-        raise DataError(f"{path}: {prefix}_images has {len(images)} images but {prefix}_labels {len(labels)} "
-                        "labels (or negative labels).")
+        raise DataError(
+            f"{path}: {prefix}_images has {len(images)} images but {prefix}_labels {len(labels)} "
+            "labels (or negative labels)."
+        )
     return labeled(images, labels.astype(np.int64), channels_last=images.ndim == 4)
 
 
@@ -67,8 +72,9 @@ def read_npz(path: Path) -> DatasetSplits:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in keys if k not in archive.files]
             if missing:
-                raise DataError(f"{path} is not a MedMNIST-format npz: missing {', '.join(missing)} (expected "
-                                f"{', '.join(keys)}).")
+                raise DataError(
+                    f"{path} is not a MedMNIST-format npz: missing {', '.join(missing)} (expected {', '.join(keys)})."
+                )
             train, val, test = (_split(archive, s, path) for s in ("train", "val", "test"))
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is truncated or not an npz file ({exc}); delete it and download it again.") from exc
@@ -79,8 +85,10 @@ def _file(ctx: LoadContext, dataset: str, stem: str) -> Path:
     path = dataset_folder(ctx, FOLDER, dataset) / f"{stem}.npz"
     if not path.exists():
         present = sorted(p.stem for p in path.parent.glob("*.npz"))
-        raise DataError(f"dataset {dataset!r}: {path} does not exist. npz files found there: "
-                        f"{', '.join(present) or 'none'}. {fetch_hint(dataset)}")
+        raise DataError(
+            f"dataset {dataset!r}: {path} does not exist. npz files found there: "
+            f"{', '.join(present) or 'none'}. {fetch_hint(dataset)}"
+        )
     return path
 
 
@@ -102,6 +110,8 @@ def load_official(name: str, ctx: LoadContext) -> DatasetSplits:
     for split in (splits.train, splits.val, splits.test):
         too_many = len(split) > 0 and int(split.labels.max()) >= classes if split is not None else False
         if split is not None and (split.images.shape[1] != channels or too_many):
-            raise DataError(f"dataset {name!r}: expected {channels}-channel images and labels < {classes}; the file "
-                            "does not match the official subset.")
+            raise DataError(
+                f"dataset {name!r}: expected {channels}-channel images and labels < {classes}; the file "
+                "does not match the official subset."
+            )
     return splits

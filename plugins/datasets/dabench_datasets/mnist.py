@@ -32,8 +32,10 @@ def _read_split(folder: Path, prefix: str, dataset: str) -> LabeledSplit:
         paths.append(first_existing(folder, (f"{stem}.gz", stem), dataset=dataset, what=f"{prefix} {kind}"))
     images, labels = read_idx(paths[0]), read_idx(paths[1])
     if images.ndim != 3 or labels.ndim != 1:
-        raise DataError(f"{paths[0]} / {paths[1]}: expected a rank-3 image file and a rank-1 label file, got "
-                        f"shapes {images.shape} and {labels.shape}.")
+        raise DataError(
+            f"{paths[0]} / {paths[1]}: expected a rank-3 image file and a rank-1 label file, got "
+            f"shapes {images.shape} and {labels.shape}."
+        )
     if images.shape[0] > labels.shape[0]:
         raise DataError(f"{paths[0]} has {images.shape[0]} images but {paths[1]} only {labels.shape[0]} labels.")
     # The official training labels may cover more images than a partial image file holds: keep the first N.

@@ -48,16 +48,20 @@ def _read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray] | Non
         return None
     if source is None or not labels_path.exists():
         wanted = " or ".join(str(s) for s in sources) if source is None else str(labels_path)
-        raise DataError(f"dataset 'mnist_m': the {split} split needs both its images and its labels file; "
-                        f"missing {wanted}. {fetch_hint('mnist_m')}")
+        raise DataError(
+            f"dataset 'mnist_m': the {split} split needs both its images and its labels file; "
+            f"missing {wanted}. {fetch_hint('mnist_m')}"
+        )
     labels = _read_labels(labels_path)
     members = read_members(source, lambda name: name.endswith(".png"))
     names = sorted(members)
     unlabeled = [n for n in names if Path(n).name not in labels]
     if unlabeled or len(names) != len(labels):
-        raise DataError(f"dataset 'mnist_m': {source} has {len(names)} PNGs but {labels_path} lists {len(labels)} "
-                        f"labels ({len(unlabeled)} images without a label); the archive or the labels file is "
-                        "incomplete.")
+        raise DataError(
+            f"dataset 'mnist_m': {source} has {len(names)} PNGs but {labels_path} lists {len(labels)} "
+            f"labels ({len(unlabeled)} images without a label); the archive or the labels file is "
+            "incomplete."
+        )
     images = np.stack([decode_image(members[n], f"{source}/{n}", "RGB") for n in names])
     return images, np.array([labels[Path(n).name] for n in names], dtype=np.int64)
 
@@ -67,13 +71,16 @@ def load_mnist_m(ctx: LoadContext) -> DatasetSplits:
     folder = dataset_folder(ctx, "mnist_m", "mnist_m")
     test = _read_split(folder, "test")
     if test is None:
-        raise DataError(f"dataset 'mnist_m': no test split in {folder}: expected mnist_m_test/ (or "
-                        f"mnist_m_test.tar.gz) and mnist_m_test_labels.txt. {fetch_hint('mnist_m')}")
+        raise DataError(
+            f"dataset 'mnist_m': no test split in {folder}: expected mnist_m_test/ (or "
+            f"mnist_m_test.tar.gz) and mnist_m_test_labels.txt. {fetch_hint('mnist_m')}"
+        )
     train = _read_split(folder, "train")
     if train is not None:
         return DatasetSplits(train=labeled(*train, channels_last=True), test=labeled(*test, channels_last=True))
-    log.warning("mnist_m: no training split in %s; splitting the %d test images 7:3 (stratified, seeded).",
-                folder, len(test[1]))
+    log.warning(
+        "mnist_m: no training split in %s; splitting the %d test images 7:3 (stratified, seeded).", folder, len(test[1])
+    )
     images, labels = test
     train_idx, test_idx = stratified_split(labels, (0.7, 0.3), ctx.rng)
     return DatasetSplits(

@@ -36,8 +36,10 @@ def parse_domain(domain: str | None, defaults: Mapping[str, Any], *, dataset: st
             continue
         if "=" not in token:
             if index != 0:
-                raise SpecError(f"dataset {dataset!r}: domain token {token!r} must be key=value (only the first "
-                                f"token may be a bare name). Options: {_listing(defaults)}.")
+                raise SpecError(
+                    f"dataset {dataset!r}: domain token {token!r} must be key=value (only the first "
+                    f"token may be a bare name). Options: {_listing(defaults)}."
+                )
             name = token
             continue
         key, _, raw = token.partition("=")
@@ -56,8 +58,9 @@ def _convert(raw: str, default: Any, key: str, dataset: str) -> Any:
             return raw.lower() in ("true", "1")
         return type(default)(raw)
     except ValueError as exc:
-        raise SpecError(f"dataset {dataset!r}: option {key}={raw!r} must be a {type(default).__name__} "
-                        f"(default {default!r}).") from exc
+        raise SpecError(
+            f"dataset {dataset!r}: option {key}={raw!r} must be a {type(default).__name__} (default {default!r})."
+        ) from exc
 
 
 def _listing(defaults: Mapping[str, Any]) -> str:

@@ -34,8 +34,16 @@ FOLDER = "pbc_acevedo2020"
 NPZ = "pbc_28x28_bloodmnist_style.npz"
 RAW_SOURCES = ("PBC_dataset_normal_DIB", "PBC_dataset_normal_DIB.zip", "pbc_raw_subset_100_per_class.tar")
 FOLDER_CLASSES = ("basophil", "eosinophil", "erythroblast", "ig", "lymphocyte", "monocyte", "neutrophil", "platelet")
-CLASS_NAMES = ("basophil", "eosinophil", "erythroblast", "immature_granulocyte", "lymphocyte", "monocyte",
-               "neutrophil", "platelet")
+CLASS_NAMES = (
+    "basophil",
+    "eosinophil",
+    "erythroblast",
+    "immature_granulocyte",
+    "lymphocyte",
+    "monocyte",
+    "neutrophil",
+    "platelet",
+)
 CROP = 200
 
 
@@ -72,8 +80,12 @@ def read_raw(path: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
 
     def keep(name: str) -> bool:
         parts = name.split("/")
-        return len(parts) >= 2 and parts[-2] in FOLDER_CLASSES and parts[-1].lower().endswith(".jpg") \
+        return (
+            len(parts) >= 2
+            and parts[-2] in FOLDER_CLASSES
+            and parts[-1].lower().endswith(".jpg")
             and not parts[-1].startswith(".")
+        )
 
     members = read_members(path, keep)
     if not members:
@@ -108,8 +120,9 @@ def load_pbc(ctx: LoadContext) -> DatasetSplits:
     try:
         size = int(options.name or 28)
     except ValueError as exc:
-        raise SpecError(f"dataset 'pbc': the domain is an image size such as 'pbc:28' or 'pbc:64,source=raw'; "
-                        f"got {ctx.domain!r}.") from exc
+        raise SpecError(
+            f"dataset 'pbc': the domain is an image size such as 'pbc:28' or 'pbc:64,source=raw'; got {ctx.domain!r}."
+        ) from exc
     if not 8 <= size <= 512:
         raise SpecError(f"dataset 'pbc': image size must be between 8 and 512; got {size}.")
     images, labels = _read(dataset_folder(ctx, FOLDER, "pbc"), size, options["source"])

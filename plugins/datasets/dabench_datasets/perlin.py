@@ -26,8 +26,17 @@ from dabench_datasets.reading import labeled
 if TYPE_CHECKING:
     import numpy as np
 
-DEFAULTS = {"mu1": 0.7, "mu2": 0.3, "sigma": 0.1, "size": 64, "cells": 4, "octaves": 1, "threshold": 0.0,
-            "n_train": 2000, "n_test": 500}
+DEFAULTS = {
+    "mu1": 0.7,
+    "mu2": 0.3,
+    "sigma": 0.1,
+    "size": 64,
+    "cells": 4,
+    "octaves": 1,
+    "threshold": 0.0,
+    "n_train": 2000,
+    "n_test": 500,
+}
 CLASS_NAMES = ("background", "mask")
 _CHUNK = 256
 
@@ -80,10 +89,18 @@ def generate(n: int, options: dict[str, float | int], rng: np.random.Generator) 
 def load_perlin(ctx: LoadContext) -> DatasetSplits:
     """Perlin-noise masks with mask/background intensities (``mu1``, ``mu2``): the BN-adaptation study's data."""
     options = dict(parse_domain(ctx.domain, DEFAULTS, dataset="perlin").values)
-    if not (8 <= options["size"] <= 1024 and 1 <= options["cells"] <= options["size"] // 2 and options["octaves"] >= 1
-            and options["sigma"] >= 0 and options["n_train"] >= 1 and options["n_test"] >= 1):
-        raise SpecError(f"dataset 'perlin': need 8 <= size <= 1024, 1 <= cells <= size/2, octaves >= 1, sigma >= 0 "
-                        f"and positive counts; got {options}.")
+    if not (
+        8 <= options["size"] <= 1024
+        and 1 <= options["cells"] <= options["size"] // 2
+        and options["octaves"] >= 1
+        and options["sigma"] >= 0
+        and options["n_train"] >= 1
+        and options["n_test"] >= 1
+    ):
+        raise SpecError(
+            f"dataset 'perlin': need 8 <= size <= 1024, 1 <= cells <= size/2, octaves >= 1, sigma >= 0 "
+            f"and positive counts; got {options}."
+        )
     if options["size"] % (options["cells"] * 2 ** (options["octaves"] - 1)):
         raise SpecError(f"dataset 'perlin': size must be a multiple of cells × 2^(octaves-1); got {options}.")
     train = generate(options["n_train"], options, ctx.rng)

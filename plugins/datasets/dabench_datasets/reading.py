@@ -39,8 +39,10 @@ def dataset_folder(ctx: LoadContext, folder: str, dataset: str) -> Path:
         )
     path = Path(ctx.root) / folder
     if not path.is_dir():
-        raise DataError(f"dataset {dataset!r}: folder {path} does not exist (expected '{folder}/' under the data "
-                        f"root {ctx.root}). {fetch_hint(dataset)}")
+        raise DataError(
+            f"dataset {dataset!r}: folder {path} does not exist (expected '{folder}/' under the data "
+            f"root {ctx.root}). {fetch_hint(dataset)}"
+        )
     return path
 
 
@@ -97,9 +99,7 @@ def read_members(path: Path, keep: Callable[[str], bool]) -> dict[str, bytes]:
     except FileNotFoundError as exc:
         raise DataError(f"file {path} does not exist.") from exc
     except (tarfile.TarError, zipfile.BadZipFile, *_DECOMPRESS_ERRORS) as exc:
-        raise DataError(
-            f"archive {path} is truncated or corrupt ({exc}); delete it and download it again."
-        ) from exc
+        raise DataError(f"archive {path} is truncated or corrupt ({exc}); delete it and download it again.") from exc
 
 
 def decode_image(data: bytes, name: str, mode: str) -> np.ndarray:

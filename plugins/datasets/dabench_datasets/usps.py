@@ -42,8 +42,10 @@ def parse_esl(text: str, name: str) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{name} is not in the ESL zip-digit format (numbers only): {exc}.") from exc
     width = _PIXELS + 1
     if values.size == 0 or values.size % width:
-        raise DataError(f"{name}: expected lines of 257 numbers (label + 16×16 pixels), got {values.size} numbers "
-                        f"in total; the file is truncated or in another format.")
+        raise DataError(
+            f"{name}: expected lines of 257 numbers (label + 16×16 pixels), got {values.size} numbers "
+            f"in total; the file is truncated or in another format."
+        )
     table = values.reshape(-1, width)
     labels = table[:, 0]
     if np.any(labels != np.round(labels)) or labels.min() < 0 or labels.max() > 9:
@@ -75,8 +77,10 @@ def _read(folder: Path, esl: str, libsvm: str) -> tuple[np.ndarray, np.ndarray]:
         return parse_esl(read_compressed(folder / esl).decode("ascii", "replace"), str(folder / esl))
     if (folder / libsvm).exists():
         return parse_libsvm(read_compressed(folder / libsvm).decode("ascii", "replace"), str(folder / libsvm))
-    raise DataError(f"dataset 'usps': neither {folder / esl} (ESL format) nor {folder / libsvm} (LIBSVM format) "
-                    f"exists. {fetch_hint('usps')}")
+    raise DataError(
+        f"dataset 'usps': neither {folder / esl} (ESL format) nor {folder / libsvm} (LIBSVM format) "
+        f"exists. {fetch_hint('usps')}"
+    )
 
 
 def load_usps(ctx: LoadContext) -> DatasetSplits:

@@ -65,8 +65,9 @@ def _read_lab(ctx: LoadContext, dataset: str, lab: str) -> tuple[list[np.ndarray
     for image_id in sorted(table):
         stem = f"{subdir}/{image_id:03d}"
         if f"{stem}.bmp" not in members or f"{stem}.png" not in members:
-            raise DataError(f"dataset {dataset!r}: {source} lacks {stem}.bmp or its mask {stem}.png; the archive is "
-                            "incomplete.")
+            raise DataError(
+                f"dataset {dataset!r}: {source} lacks {stem}.bmp or its mask {stem}.png; the archive is incomplete."
+            )
         images.append(decode_image(members[f"{stem}.bmp"], f"{source}/{stem}.bmp", "RGB"))
         masks.append(decode_image(members[f"{stem}.png"], f"{source}/{stem}.png", "L"))
     labels = np.array([table[i] - 1 for i in sorted(table)], dtype=np.int64)
@@ -101,4 +102,3 @@ def load_wbc_zheng(ctx: LoadContext) -> DatasetSplits:
 def load_wbc_zheng_seg(ctx: LoadContext) -> DatasetSplits:
     """Zheng et al. 2018 white blood cells, background/cytoplasm/nucleus segmentation, ``lab1`` or ``lab2``."""
     return _load(ctx, "wbc_zheng_seg", 120, segmentation=True)
-

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dabench_datasets.catalog import DATASETS
 
 from dabench import DatasetSplits, LoadContext
+from dabench_datasets.catalog import DATASETS
 
 SPECS = {spec.name: spec for spec in DATASETS}
 

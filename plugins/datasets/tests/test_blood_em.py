@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dabench_datasets.wbc_zheng import mask_classes
 from PIL import Image
 
 from dabench import DataError, SpecError
+from dabench_datasets.wbc_zheng import mask_classes
 
 PBC_COUNTS = [1218, 3117, 1551, 2895, 1214, 1420, 3329, 2348]
 
@@ -24,8 +24,9 @@ def _jpeg(color: tuple[int, int, int], size: tuple[int, int] = (363, 360)) -> by
 
 def test_pbc_raw_folder_at_any_size(tmp_path: Path, load) -> None:
     base = tmp_path / "pbc_acevedo2020" / "PBC_dataset_normal_DIB"
-    for index, name in enumerate(("basophil", "eosinophil", "erythroblast", "ig", "lymphocyte", "monocyte",
-                                  "neutrophil", "platelet")):
+    for index, name in enumerate(
+        ("basophil", "eosinophil", "erythroblast", "ig", "lymphocyte", "monocyte", "neutrophil", "platelet")
+    ):
         (base / name).mkdir(parents=True)
         for i in range(10):
             (base / name / f"X_{i}.jpg").write_bytes(_jpeg((index * 30, 0, 0)))
@@ -98,8 +99,9 @@ def test_zheng_errors(tmp_path: Path, load) -> None:
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize(("lab", "counts", "native"), [("lab1", [176, 53, 48, 22, 1], 120),
-                                                       ("lab2", [33, 37, 15, 12, 3], 300)])
+@pytest.mark.parametrize(
+    ("lab", "counts", "native"), [("lab1", [176, 53, 48, 22, 1], 120), ("lab2", [33, 37, 15, 12, 3], 300)]
+)
 def test_real_zheng(lab: str, counts: list[int], native: int, need, load) -> None:
     root = need("wbc_seg_zheng2018").parent
     cls = load("wbc_zheng", root, lab)

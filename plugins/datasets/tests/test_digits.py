@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dabench_datasets.idx import parse_idx
-from dabench_datasets.usps import parse_esl, parse_libsvm
 from PIL import Image
 
 from dabench import DataError, SpecError
+from dabench_datasets.idx import parse_idx
+from dabench_datasets.usps import parse_esl, parse_libsvm
 
 
 def _idx(array: np.ndarray) -> bytes:
@@ -27,8 +27,10 @@ def _write_mnist(folder: Path, n_train: int = 12, n_test: int = 6, n_train_label
     folder.mkdir(parents=True)
     images = rng.integers(0, 256, size=(n_train + n_test, 28, 28), dtype=np.uint8)
     labels = (np.arange(max(n_train, n_train_labels or 0) + n_test) % 10).astype(np.uint8)
-    parts = {"train": (images[:n_train], labels[: n_train_labels or n_train]),
-             "t10k": (images[n_train:], labels[:n_test])}
+    parts = {
+        "train": (images[:n_train], labels[: n_train_labels or n_train]),
+        "t10k": (images[n_train:], labels[:n_test]),
+    }
     for prefix, (x, y) in parts.items():
         (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(x)))
         (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx(y)))
@@ -77,17 +79,39 @@ def test_missing_root_folder_and_file(tmp_path: Path, load) -> None:
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize(("name", "folder", "train", "test"), [("mnist", "mnist", 10_000, 10_000),
-                                                                ("fashion_mnist", "fashion_mnist", 60_000, 10_000)])
+@pytest.mark.parametrize(
+    ("name", "folder", "train", "test"),
+    [("mnist", "mnist", 10_000, 10_000), ("fashion_mnist", "fashion_mnist", 60_000, 10_000)],
+)
 def test_real_idx(name: str, folder: str, train: int, test: int, need, load) -> None:
     splits = load(name, need(folder).parent)
     assert (len(splits.train), len(splits.test)) == (train, test)
     assert splits.train.images.shape[1:] == (1, 28, 28)
     if name == "mnist":  # SOURCE.md: first 10k training labels and the standard test histogram
-        assert np.bincount(splits.train.labels.numpy()).tolist() == [1001, 1127, 991, 1032, 980, 863, 1014, 1070,
-                                                                       944, 978]
-        assert np.bincount(splits.test.labels.numpy()).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974,
-                                                                      1009]
+        assert np.bincount(splits.train.labels.numpy()).tolist() == [
+            1001,
+            1127,
+            991,
+            1032,
+            980,
+            863,
+            1014,
+            1070,
+            944,
+            978,
+        ]
+        assert np.bincount(splits.test.labels.numpy()).tolist() == [
+            980,
+            1135,
+            1032,
+            1010,
+            982,
+            892,
+            958,
+            1028,
+            974,
+            1009,
+        ]
         assert splits.train.labels[:2].tolist() == [5, 0]
     else:
         assert np.bincount(splits.train.labels.numpy()).tolist() == [6000] * 10
@@ -106,8 +130,10 @@ def test_usps_esl_and_libsvm_agree() -> None:
     values[:, :3] = -1.0  # LIBSVM files may leave out some entries; missing ones are background (-1)
     labels = np.array([0, 3, 9, 1, 1])
     esl_x, esl_y = parse_esl(_esl_text(values, labels), "zip.train")
-    lines = [f"{y + 1} " + " ".join(f"{i + 1}:{v}" for i, v in enumerate(row) if i >= 3) for y, row in
-             zip(labels, values, strict=True)]
+    lines = [
+        f"{y + 1} " + " ".join(f"{i + 1}:{v}" for i, v in enumerate(row) if i >= 3)
+        for y, row in zip(labels, values, strict=True)
+    ]
     lib_x, lib_y = parse_libsvm("\n".join(lines) + "\n", "usps")
     assert esl_x.shape == (5, 16, 16) and esl_y.tolist() == labels.tolist()
     assert np.array_equal(esl_x, lib_x) and np.array_equal(esl_y, lib_y)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dabench_datasets.catalog import DATASETS
-from dabench_datasets.medmnist import OFFICIAL
-from dabench_datasets.perlin import perlin_noise
 from PIL import Image
 
 from dabench import DataError, SpecError
+from dabench_datasets.catalog import DATASETS
+from dabench_datasets.medmnist import OFFICIAL
+from dabench_datasets.perlin import perlin_noise
 
 
 def _medmnist(path: Path, *, channels: int = 3, classes: int = 8, multilabel: bool = False) -> None:
@@ -124,8 +124,21 @@ def test_perlin_noise_is_smooth_and_fast() -> None:
 
 def test_catalog() -> None:
     specs = {spec.name: spec for spec in DATASETS}
-    expected = {"mnist", "fashion_mnist", "usps", "mnist_m", "black", "pbc", "wbc_zheng", "wbc_zheng_seg",
-                "isbi2012", "medmnist", "imagefolder", "perlin", *OFFICIAL}
+    expected = {
+        "mnist",
+        "fashion_mnist",
+        "usps",
+        "mnist_m",
+        "black",
+        "pbc",
+        "wbc_zheng",
+        "wbc_zheng_seg",
+        "isbi2012",
+        "medmnist",
+        "imagefolder",
+        "perlin",
+        *OFFICIAL,
+    }
     assert set(specs) == expected
     shared = ("neutrophil", "lymphocyte", "monocyte", "eosinophil", "basophil")
     for name in ("pbc", "wbc_zheng", "bloodmnist"):
@@ -139,8 +152,10 @@ def test_catalog() -> None:
 
 
 def test_plugin_import_is_cheap_and_registered() -> None:
-    code = ("import sys, dabench_datasets; specs = list(dabench_datasets.register_datasets()); "
-            "assert 'torch' not in sys.modules and 'PIL' not in sys.modules, 'heavy import'; print(len(specs))")
+    code = (
+        "import sys, dabench_datasets; specs = list(dabench_datasets.register_datasets()); "
+        "assert 'torch' not in sys.modules and 'PIL' not in sys.modules, 'heavy import'; print(len(specs))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout) == len(DATASETS)
     from importlib.metadata import entry_points
