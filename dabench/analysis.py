@@ -128,7 +128,15 @@ def _name(ref: Mapping[str, Any] | None) -> str:
 
 
 def _shift_name(shifts: Sequence[Mapping[str, Any]] | None) -> str:
-    return "+".join(str(s["name"]) for s in shifts or []) or "none"
+    """``noise`` or, with options, ``reinhard[reference=wbc_zheng:lab1#0]``: shifts with different options (colour
+    references) are different settings."""
+
+    def one(step: Mapping[str, Any]) -> str:
+        options = step.get("options") or {}
+        extra = ",".join(f"{k}={options[k]}" for k in sorted(options))
+        return f"{step['name']}[{extra}]" if extra else str(step["name"])
+
+    return "+".join(one(s) for s in shifts or []) or "none"
 
 
 def _test_scores(record: Mapping[str, Any], metric: str) -> dict[float, tuple[float, float]]:

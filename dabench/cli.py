@@ -326,6 +326,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             written += plots.plot_gain_heatmap(d, args.out / f"gain_heatmap_{stem}")
             fit = next((f["gain"] for dd, f in zip(decompositions, fits, strict=True) if dd is d), None)
             written += plots.plot_gain_surface(d, args.out / f"gain_surface_{stem}", fit=fit)
+    from dabench.domain_groups import per_domain_groups
+
+    boxes = per_domain_groups(records, metric=args.metric, intensity=max(records[0]["spec"]["test_intensities"]))
+    if boxes:
+        written += plots.plot_domain_boxplots(boxes, args.out / "accuracy_per_colour_domain", metric=args.metric)
     for path in written:
         _out(f"wrote {path}")
     return 0
