@@ -74,6 +74,8 @@ def plot_accuracy_curves(
     fig = _figure((6.4, 4.4))
     ax = fig.add_subplot()
     for label, (x, mean, low, high) in curves.items():
+        keep = np.isfinite(np.asarray(mean, dtype=float))  # a curve may miss some intensities: join the rest
+        x, mean, low, high = (np.asarray(a, dtype=float)[keep] for a in (x, mean, low, high))
         (line,) = ax.plot(x, mean, marker="o", markersize=3, label=label)
         ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel(f"test shift intensity ({test_shift})" if test_shift else "test shift intensity")
