@@ -21,7 +21,6 @@ import torch
 from dabench import protocols, provenance
 from dabench.bootstrap import Estimate, bootstrap
 from dabench.builtins.validators import is_collapsed
-from dabench.data import LabeledSplit
 from dabench.datasource import DataSource
 from dabench.protocols import TestDomains
 from dabench.registry import Registry
@@ -94,7 +93,7 @@ def evaluate(
     for domain, make in tests.items():
         split = make()
         sizes[f"test_{domain}"] = len(split)
-        logits = predictor.predict(split.images)
+        logits, features = predict(predictor, split.images)
         probs = torch.softmax(logits.double(), dim=1).numpy()
         y_true = split.labels.numpy()
         groups = split.groups.numpy() if split.groups is not None else None
@@ -111,26 +110,30 @@ def evaluate(
             )
             for ref in spec.metrics
         }
-        validators[domain] = run_validators(predictor, split, probs, registry)
+        validators[domain] = run_validators(probs, features, registry)
     return metrics, validators, sizes
 
 
-def run_validators(
-    predictor: Predictor, split: LabeledSplit, probs: np.ndarray, registry: Registry
-) -> dict[str, float]:
+def predict(predictor: Predictor, images: torch.Tensor) -> tuple[torch.Tensor, np.ndarray | None]:
+    """Logits, and features when the predictor exposes them (in one forward pass when it can)."""
+    both = getattr(predictor, "predict_with_features", None)
+    if both is not None:
+        logits, features = both(images)
+        return logits, features.double().numpy()
+    features_fn = getattr(predictor, "features", None)
+    features = features_fn(images).double().numpy() if features_fn is not None else None
+    return predictor.predict(images), features
+
+
+def run_validators(probs: np.ndarray, features: np.ndarray | None, registry: Registry) -> dict[str, float]:
     """Unsupervised validator scores (they see predictions and features, never labels), plus ``collapsed`` (1.0
     when one class takes almost all predictions: validators are known to favour such models)."""
     if probs.ndim != 2:
         return {}
-    features_fn = getattr(predictor, "features", None)
-    features = None
     scores: dict[str, float] = {"collapsed": float(is_collapsed(probs))}
     for validator in registry.validators:
-        if validator.needs_features:
-            if features_fn is None:
-                continue
-            if features is None:
-                features = features_fn(split.images).double().numpy()
+        if validator.needs_features and features is None:
+            continue
         scores[validator.name] = float(validator.fn(probs, features if validator.needs_features else None))
     return scores
 

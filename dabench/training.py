@@ -79,6 +79,19 @@ class ModelPredictor:
         return torch.cat(outputs) if outputs else torch.zeros(0)
 
     @torch.no_grad()
+    def predict_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and features from one forward pass (the runner's evaluation uses both)."""
+        extractor, head = getattr(self.model, "features", None), getattr(self.model, "classifier", None)
+        if not isinstance(extractor, nn.Module) or not isinstance(head, nn.Module):
+            raise AttributeError("this model has no 'features'/'classifier' sub-modules")
+        logits, features = [], []
+        for i in range(0, len(x), self.chunk):
+            f = extractor(x[i : i + self.chunk].to(self.device))
+            logits.append(head(f).float().cpu())
+            features.append(f.flatten(1).float().cpu())
+        return torch.cat(logits), torch.cat(features)
+
+    @torch.no_grad()
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The feature extractor's output ``[N, D]`` (what DANN aligns and SND clusters), when the model has one."""
         extractor = getattr(self.model, "features", None)
