@@ -272,13 +272,19 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     registry = _registry()
     directions = {m.name: m.higher_is_better for m in registry.metrics}
     citations = {m.name: m.paper.short() for m in registry.methods}
+    bounds = {m.name: m.bounds for m in registry.metrics}
     command = "dabench leaderboard --store " + shlex.quote(str(args.store))
     if args.out:
         command += " --out " + shlex.quote(str(args.out))
     if args.title != "dabench leaderboard":
         command += " --title " + shlex.quote(args.title)
     text = leaderboard.render(
-        ResultStore(args.store).records(), directions=directions, citations=citations, command=command, title=args.title
+        ResultStore(args.store).records(),
+        directions=directions,
+        citations=citations,
+        bounds=bounds,
+        command=command,
+        title=args.title,
     )
     if args.out:
         try:
