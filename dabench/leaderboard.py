@@ -190,17 +190,24 @@ def table(
     primary = metrics[0]
     sign = 1.0 if directions.get(primary, True) else -1.0
 
-    def sort_key(row: Row) -> tuple[float, str]:
-        cell = row.cell(domains[0], primary)
-        return (-sign * cell[0] if cell else math.inf, row.method)
+    compact = len(domains) > 4  # a grid of test intensities: primary metric only, mean only; ranked by grid mean
+
+    def score(row: Row) -> float:
+        cells = [row.cell(d, primary) for d in (domains if compact else domains[:1])]
+        values = [c[0] for c in cells if c is not None]
+        return sum(values) / len(values) if values else math.nan
+
+    def sort_key(row: Row) -> tuple[float, str, str]:
+        value = score(row)
+        return (-sign * value if value == value else math.inf, row.method, row.adaptation)
 
     ordered = sorted(rows, key=sort_key)
     varying = varying_params(rows)
-    compact = len(domains) > 4  # a grid of test intensities: primary metric only, mean only
     shown = [primary] if compact else list(metrics)
     headers = ["rank", "method", "paper"] + (["DA data, DA shift"] if any(r.adaptation for r in rows) else [])
     headers += ["params"] if varying else []
     headers += [f"{d} {m}" if not compact else d for d in domains for m in shown]
+    headers += [f"grid mean {primary}"] if compact else []
     headers += [f"salvage ({primary})", f"spread ({primary}, %²)", "n_seeds", "epochs", "fit s/run"]
     baseline = next((r for r in rows if r.method == BASELINE), None)
     body = []
@@ -215,6 +222,7 @@ def table(
             for d in domains
             for m in shown
         ]
+        cells += [_number(score(row), 3)] if compact else []
         cells += derived_columns(row, baseline, primary, domains)
         cells += [str(len(row.records)), str(row.params.get("epochs", "–")), f"{row.mean_timing('fit_s'):.1f}"]
         body.append(cells)
