@@ -59,7 +59,7 @@ def render(records: list[dict], higher: bool = True) -> str:
 def test_seeds_aggregate_with_t_interval_and_bounds() -> None:
     rows = leaderboard.group_rows([record("m", 0, 0.5), record("m", 1, 0.7), record("m", 2, 0.9)])
     (row,) = next(iter(rows.values()))
-    mean, low, high = row.cell("target", "err")
+    mean, low, _ = row.cell("target", "err")
     half = 4.3027 * 0.2 / math.sqrt(3)  # t(0.975, df=2) · sd / sqrt(n)
     assert mean == pytest.approx(0.7) and low == pytest.approx(0.7 - half, rel=1e-3)
     assert row.cell("target", "err", (0.0, 0.8))[2] == 0.8  # clipped to the metric's range
