@@ -223,7 +223,24 @@ def _groups(records: Iterable[Mapping[str, Any]], metric: str) -> tuple[dict[tup
             key = (spec["method"]["name"], setting[0], _name(spec.get("da_dataset")), _shift_name(spec.get("da_shift")))
             scores, counts = groups[(*key, setting[1])].setdefault(da_intensity_of(record), ({}, {}))
         _add(scores, record, metric, counts)
-    return dict(groups), baselines
+    return _merge_undone(dict(groups)), baselines
+
+
+def _merge_undone(groups: dict[tuple[str, ...], Any]) -> dict[tuple[str, ...], Any]:
+    """A DA run without a DA shift (DA intensity 0: C and D identical in distribution) belongs to every DA-shift
+    group of the same method, dataset, DA dataset and test shift; it stays on its own only when it has no such
+    group."""
+    merged = dict(groups)
+    for key, by_da in groups.items():
+        method, dataset, da_dataset, da_shift, test_shift = key
+        if da_shift != "none":
+            continue
+        siblings = [k for k in groups if k[:3] == (method, dataset, da_dataset) and k[4] == test_shift and k != key]
+        for sibling in siblings:
+            merged[sibling] = {**{j: v for j, v in by_da.items() if j not in groups[sibling]}, **groups[sibling]}
+        if siblings:
+            del merged[key]
+    return merged
 
 
 def decompose(records: Iterable[Mapping[str, Any]], *, metric: str = "accuracy") -> list[Decomposition]:
@@ -246,31 +263,38 @@ def decompose(records: Iterable[Mapping[str, Any]], *, metric: str = "accuracy")
     for key in sorted(groups):
         method, dataset, da_dataset, _, test_shift = key
         base = baselines.get((dataset, test_shift))
-        if base is None or not any(0.0 in s for s in base[0].values()):
+        if base is None or not any(s for s in base[0].values()):
             raise SpecError(
-                f"no completed {BASELINE!r} run for dataset {dataset!r} with test shift {test_shift!r} evaluated at "
-                f"test intensity 0 ({DOMAIN_PREFIX}0), which the decomposition of {method!r} (DA {da_dataset!r}) "
-                f"needs as its reference (the paper's raw CNN). Add method {BASELINE!r} to the sweep and run it."
+                f"no completed {BASELINE!r} run for dataset {dataset!r} with test shift {test_shift!r}, which the "
+                f"decomposition of {method!r} (DA {da_dataset!r}) needs as its reference (the paper's raw CNN). "
+                f"Add method {BASELINE!r} to the sweep and run it."
             )
-        out.append(_decompose_group(key, groups[key], base[0], metric))
+        reference_intensity = min(i for s in base[0].values() for i in s)
+        out.append(_decompose_group(key, groups[key], base[0], metric, reference_intensity))
     return out
 
 
 def _decompose_group(
-    key: tuple[str, ...], by_da: Mapping[float, tuple[Scores, dict[int, int]]], so: Scores, metric: str
+    key: tuple[str, ...],
+    by_da: Mapping[float, tuple[Scores, dict[int, int]]],
+    so: Scores,
+    metric: str,
+    i0: float = 0.0,
 ) -> Decomposition:
+    """``i0`` is the "no test shift" intensity: the smallest one evaluated (0 for noise; 1 for blur, where a 1×1
+    kernel is the identity)."""
     trainings: dict[Any, Scores] = {"so": so, **{j: scores for j, (scores, _) in by_da.items()}}
     js = sorted(by_da)
     i_set = {i for j in js for s in by_da[j][0].values() for i in s}
-    i_values = sorted(i_set | {0.0})
+    i_values = sorted(i_set | {i0})
     shape_i, shape_ij = (len(i_values),), (len(i_values), len(js))
-    reference = _band([_combine(trainings, _terms((("so", 0.0), 1.0)))], ())
+    reference = _band([_combine(trainings, _terms((("so", i0), 1.0)))], ())
     baseline = _band((_combine(trainings, _terms((("so", i), 1.0))) for i in i_values), shape_i)
-    degradation = _band((_combine(trainings, _terms((("so", 0.0), 1.0), (("so", i), -1.0))) for i in i_values), shape_i)
-    cost = _band((_combine(trainings, _terms((("so", 0.0), 1.0), ((j, 0.0), -1.0))) for j in js), (len(js),))
+    degradation = _band((_combine(trainings, _terms((("so", i0), 1.0), (("so", i), -1.0))) for i in i_values), shape_i)
+    cost = _band((_combine(trainings, _terms((("so", i0), 1.0), ((j, i0), -1.0))) for j in js), (len(js),))
     accuracy = _band((_combine(trainings, _terms(((j, i), 1.0))) for i in i_values for j in js), shape_ij)
     gain_terms = (  # accuracy - (reference - degradation - cost)
-        _terms(((j, i), 1.0), ((j, 0.0), -1.0), (("so", i), -1.0), (("so", 0.0), 1.0)) for i in i_values for j in js
+        _terms(((j, i), 1.0), ((j, i0), -1.0), (("so", i), -1.0), (("so", i0), 1.0)) for i in i_values for j in js
     )
     gain = _band((_combine(trainings, terms) for terms in gain_terms), shape_ij)
     method, dataset, da_dataset, da_shift, test_shift = key

@@ -41,7 +41,7 @@ def _section(d: Decomposition, fits: Mapping[str, FitResult] | None) -> list[str
         f"## {_escape(d.label)}",
         "",
         f"- Metric: `{_escape(d.metric)}`; seeds: {d.n_seeds} ({d.method}), {d.n_seeds_reference} ({BASELINE}).",
-        f"- Reference ({BASELINE}, test intensity 0): {_cell(d.reference)}.",
+        f"- Reference ({BASELINE}, no test shift: intensity {d.test_intensities[0]:g}): {_cell(d.reference)}.",
         f"- Largest observed gain: {_num(best)} at test intensity {at_i:g}, DA intensity {at_j:g}.",
         "",
     ]
