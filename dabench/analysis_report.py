@@ -49,7 +49,10 @@ def _section(d: Decomposition, fits: Mapping[str, FitResult] | None) -> list[str
     rows = [[f"{i:g}", _cell(d.baseline, (a,)), _cell(d.degradation, (a,))] for a, i in enumerate(d.test_intensities)]
     lines += [tabulate(rows, headers=["test intensity", f"{BASELINE} {d.metric}", "degradation"], **fmt), ""]
     rows = [[f"{j:g}", _cell(d.accuracy, (0, b)), _cell(d.cost, (b,))] for b, j in enumerate(d.da_intensities)]
-    lines += [tabulate(rows, headers=["DA intensity", f"{d.metric} at test 0", "cost"], **fmt), ""]
+    lines += [
+        tabulate(rows, headers=["DA intensity", f"{d.metric} at test {d.test_intensities[0]:g}", "cost"], **fmt),
+        "",
+    ]
     headers = ["gain: test \\ DA", *(f"{j:g}" for j in d.da_intensities)]
     rows = [
         [f"{i:g}", *(_cell(d.gain, (a, b)) for b in range(d.da_intensities.size))]

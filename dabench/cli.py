@@ -300,6 +300,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def registry_bounds(metric: str) -> tuple[float, float]:
+    """The metric's range (for clipping plotted intervals); unbounded when the metric is not registered."""
+    registry = _registry()
+    return registry.metrics.get(metric).bounds if metric in registry.metrics else (-float("inf"), float("inf"))
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     import json
     import re
@@ -325,7 +331,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     written = [args.out / "analysis.md", args.out / "analysis.json"]
     curves = analysis.accuracy_curves(records, metric=args.metric)
     if curves:
-        written += plots.plot_accuracy_curves(curves, args.out / "accuracy_vs_test_intensity", metric=args.metric)
+        bounds = registry_bounds(args.metric)
+        written += plots.plot_accuracy_curves(
+            curves, args.out / "accuracy_vs_test_intensity", metric=args.metric, bounds=bounds
+        )
     for d in decompositions:
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{d.method}_{d.dataset}_{d.da_dataset}_{d.test_shift}").strip("_")
         if len(d.da_intensities) >= 2 and len(d.test_intensities) >= 2:

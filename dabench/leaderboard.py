@@ -79,7 +79,7 @@ def setting_of(record: Mapping[str, Any]) -> tuple[str, str, str, str]:
         or "none"
     )
     if spec["protocol"] == "dann4":
-        shift = "+".join(s["name"] for s in spec["shift"]) + " (test grid)"
+        shift = "+".join(_with_options(s) for s in spec["shift"]) + " (test grid)"
     return spec["protocol"], label(spec["dataset"]), label(spec["target"]), shift
 
 
@@ -101,6 +101,13 @@ def adaptation_of(record: Mapping[str, Any]) -> str:
     name = f"{da['name']}:{da['domain']}" if da.get("domain") else da["name"]
     shift = "+".join(f"{s['name']}:{s['intensity']:g}" for s in spec.get("da_shift", [])) or "none"
     return f"{name}, {shift}"
+
+
+def _with_options(step: Mapping[str, Any]) -> str:
+    """``reinhard[reference=wbc_zheng:lab1#0]``: the test shift of a ``dann4`` table, options included."""
+    options = step.get("options") or {}
+    extra = ",".join(f"{k}={options[k]}" for k in sorted(options))
+    return f"{step['name']}[{extra}]" if extra else str(step["name"])
 
 
 def domain_order(domain: str) -> tuple[int, float, str]:

@@ -63,8 +63,10 @@ def plot_accuracy_curves(
     dataset: str = "",
     test_shift: str = "",
     title: str | None = None,
+    bounds: tuple[float, float] = (0.0, 1.0),
 ) -> tuple[Path, Path]:
     """Score vs test-shift intensity, one line with a 95% band per curve (:func:`dabench.analysis.accuracy_curves`).
+    Bands are clipped to the metric's ``bounds``.
 
     References
     ----------
@@ -76,6 +78,7 @@ def plot_accuracy_curves(
     for label, (x, mean, low, high) in curves.items():
         keep = np.isfinite(np.asarray(mean, dtype=float))  # a curve may miss some intensities: join the rest
         x, mean, low, high = (np.asarray(a, dtype=float)[keep] for a in (x, mean, low, high))
+        low, high = np.clip(low, *bounds), np.clip(high, *bounds)
         (line,) = ax.plot(x, mean, marker="o", markersize=3, label=label)
         ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel(f"test shift intensity ({test_shift})" if test_shift else "test shift intensity")
