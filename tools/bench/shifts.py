@@ -5,9 +5,10 @@ per-image references (numpy noise, PIL ``ImageFilter.BoxBlur``, scikit-image ``r
 interleaved in one run (best of ``--repeats``). Then it compares the shift throughput on 28×28×3 images with the
 training throughput of a DANN LeNet (Ganin & Lempitsky 2015, MNIST architecture) on 128 + 128 images per SGD step.
 
-Usage: ``python tools/bench/shifts.py [--n 10000] [--repeats 2] [--threads 1]``. The default is one torch thread: the
-references are single-threaded, and on the shared 2-core machines torch's 2-thread OpenMP pool collapsed under load
-from other processes (noise on 300 images: 0.07 s with 1 thread, 5.4 s with 2, measured 2026-11-23). The last lines are
+Usage: ``python tools/bench/shifts.py [--n 10000] [--repeats 2] [--threads 2]``. The default uses both cores' torch
+threads (measured on an idle machine, 2026-11-23: composite 4.95×). On a machine loaded by other processes, torch's
+2-thread OpenMP pool can collapse (noise on 300 images: 0.07 s with 1 thread, 5.4 s with 2): use ``--threads 1``
+there. The last lines are
 ``RESULT shifts_speedup <x>`` (composite per-image time / dabench time) and ``RESULT blur_k9_over_k3 <x>``.
 """
 
@@ -120,7 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (see module doc)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (see module doc)")
     args = parser.parse_args()
     keep_freed_memory()
     torch.set_num_threads(args.threads)
