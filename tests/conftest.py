@@ -15,6 +15,14 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_PLUGIN = REPO / "examples" / "dabench-example-plugin"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A ``DABENCH_DATA`` that is not a folder would turn every CLI test into a data-root error: treat it as unset
+    (real-data tests then skip, as when no data is available)."""
+    value = os.environ.get("DABENCH_DATA")
+    if value is not None and not Path(value).is_dir():
+        os.environ.pop("DABENCH_DATA")
+
+
 def data_root() -> Path | None:
     """The shared data root (``DABENCH_DATA``), or None when it is not available here."""
     value = os.environ.get("DABENCH_DATA")
