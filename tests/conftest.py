@@ -4,6 +4,7 @@ with pip into a temporary folder (so its entry point is discovered exactly like 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,6 +34,8 @@ def data_root() -> Path | None:
 def example_plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """pip-install the example plugin into a temp dir and put it on sys.path for this session."""
     target = tmp_path_factory.mktemp("third_party")
+    source = tmp_path_factory.mktemp("example_source") / "dabench-example-plugin"
+    shutil.copytree(EXAMPLE_PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))  # build outside
     subprocess.run(
         [
             sys.executable,
@@ -45,7 +48,7 @@ def example_plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
             "--disable-pip-version-check",
             "--target",
             str(target),
-            str(EXAMPLE_PLUGIN),
+            str(source),
         ],
         check=True,
         capture_output=True,
