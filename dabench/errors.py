@@ -54,6 +54,16 @@ class StoreError(DabenchError):
     """The result store cannot be read or written."""
 
 
+class RunDiverged(Exception):  # noqa: N818 - a run outcome, recorded as ``failure = "diverged"``
+    """A run's loss, parameters or outputs became non-finite. Not a user error: the run is recorded ``failed`` with
+    ``failure = "diverged"`` and this message (``diverged at step k of n: ...``), never ``ok``."""
+
+    def __init__(self, message: str, *, step: int | None = None, total: int | None = None) -> None:
+        self.step, self.total = step, total
+        where = f"diverged at step {step} of {total}: " if step is not None and total is not None else "diverged: "
+        super().__init__(where + message)
+
+
 def did_you_mean(name: str, valid: Iterable[str]) -> str:
     """Return `` Did you mean 'x'?`` for the closest valid name, or an empty string."""
     matches = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)

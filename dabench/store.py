@@ -10,10 +10,20 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dabench.errors import StoreError
+
+
+@dataclass(frozen=True)
+class StoreScan:
+    """Everything in a store: the readable records (key order) and the paths of records that could not be read
+    (truncated, corrupt or not strict JSON). Reading never moves or deletes anything."""
+
+    records: list[dict[str, Any]]
+    unreadable: list[Path]
 
 
 class ResultStore:
@@ -70,6 +80,22 @@ class ResultStore:
         except OSError as exc:
             raise StoreError(f"cannot write record to {path}: {exc.strerror or exc}. Check --store.") from None
         return path
+
+    def scan(self) -> StoreScan:
+        """Every readable record plus the unreadable record files (for reports that must not drop them silently)."""
+        records: list[dict[str, Any]] = []
+        unreadable: list[Path] = []
+        base = self.root / "records"
+        for path in sorted(base.glob("*/*.json")) if base.is_dir() else []:
+            try:
+                record = json.loads(path.read_text())
+                if not isinstance(record, dict) or "key" not in record or "spec" not in record:
+                    raise ValueError("not a run record")
+            except (OSError, ValueError):
+                unreadable.append(path)
+                continue
+            records.append(record)
+        return StoreScan(records, unreadable)
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every readable record, in key order."""

@@ -1,0 +1,140 @@
+"""``dabench run`` and ``dabench sweep``: execute specs through the result store."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from dabench.cli.common import err, load_registry, number, numbers, out, resolve_data_root
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``run`` and ``sweep``."""
+    run = sub.add_parser("run", help="run one method on one dataset (cached by spec)")
+    run.add_argument("--method", required=True)
+    run.add_argument("--dataset", required=True, help="NAME or NAME:DOMAIN")
+    run.add_argument("--target", help="target dataset (NAME or NAME:DOMAIN); default: the dataset itself")
+    run.add_argument("--shift", help="shift chain applied to the target, e.g. noise:0.8 or noise:0.8+blur:3")
+    run.add_argument("--intensity", type=number, help="intensity for a single --shift given without ':X'")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a method parameter")
+    run.add_argument("--metrics", help="comma-separated metric names (default: all for the task type)")
+    run.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap replicates for intervals (0: none)")
+    run.add_argument("--interval", default="percentile", choices=["percentile", "bca"], help="bootstrap interval")
+    run.add_argument("--protocol", default="uda", help="uda (default) or dann4 (the DANN study's 4-dataset protocol)")
+    run.add_argument("--da-dataset", help="dann4: dataset the DA sets C and D come from (default: --dataset)")
+    run.add_argument("--da-shift", help="dann4: shift chain that makes D from C, e.g. noise:0.5")
+    run.add_argument("--test-intensities", help="dann4: comma-separated test-shift intensities (default: the paper's)")
+    common_run_args(run)
+    run.set_defaults(func=cmd_run)
+
+    sweep = sub.add_parser("sweep", help="run a grid of runs from a TOML sweep file (resumable)")
+    sweep.add_argument("file", type=Path)
+    common_run_args(sweep)
+    sweep.set_defaults(func=cmd_sweep)
+
+
+def common_run_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda[:N] (default: cpu)")
+    parser.add_argument("--store", type=Path, default=Path("runs"), help="result store directory (default: runs)")
+    parser.add_argument("--data-root", help="folder with the datasets (default: $DABENCH_DATA)")
+    parser.add_argument("--force", action="store_true", help="re-run even when a completed record exists")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dabench.execution import execute
+    from dabench.resolve import RunRequest, parse_set, resolve
+    from dabench.store import ResultStore
+
+    registry = load_registry()
+    metrics = tuple(m.strip() for m in args.metrics.split(",")) if args.metrics else None
+    request = RunRequest(
+        protocol=args.protocol,
+        interval=args.interval,
+        da_dataset=args.da_dataset,
+        da_shift=args.da_shift,
+        test_intensities=numbers(args.test_intensities),
+        method=args.method,
+        dataset=args.dataset,
+        target=args.target,
+        shift=args.shift,
+        intensity=args.intensity,
+        params=parse_set(args.set),
+        seed=args.seed,
+        metrics=metrics,
+        n_bootstrap=args.n_bootstrap,
+    )
+    spec = resolve(request, registry)
+    data_root = resolve_data_root(args.data_root)
+    store = ResultStore(args.store)
+    store.ensure_writable()
+    from dabench.runner import resolve_device
+
+    resolve_device(args.device)
+    outcome = execute(spec, registry, store, data_root=data_root, device=args.device, force=args.force)
+    if outcome.status == "cached":
+        out(f"cache hit: {spec.key()[:12]} already completed in {args.store} (skipped; --force re-runs it)")
+    print_record(outcome.record)
+    if outcome.status == "failed":
+        err(f"error: run failed: {outcome.record['error']} (recorded as failed in {store.path(spec.key())})")
+        return 1
+    out(f"record: {store.path(spec.key())}")
+    return 0
+
+
+def print_record(record: dict[str, Any]) -> None:
+    from tabulate import tabulate
+
+    from dabench.leaderboard import setting_of
+
+    protocol, dataset, target, shift = setting_of(record)
+    spec = record["spec"]
+    out(
+        f"{spec['method']['name']} on {dataset} → {target if target != '-' else dataset} (shift {shift}, "
+        f"protocol {protocol}, seed {spec['seed']})"
+    )
+    if record.get("status") != "ok":
+        return
+    rows = []
+    for domain, metrics in record["metrics"].items():
+        for name, est in metrics.items():
+            rows.append([domain, name, f"{est['value']:.4f}", f"[{est['low']:.4f}, {est['high']:.4f}]"])
+        for name, value in record.get("validators", {}).get(domain, {}).items():
+            rows.append([domain, f"{name} (validator)", f"{value:.4f}", ""])
+    out(tabulate(rows, headers=["domain", "metric", "value", "95% CI"], tablefmt="github", disable_numparse=True))
+    timings = record.get("timings", {})
+    out(f"time: {timings.get('total_s', 0):.1f} s (fit {timings.get('fit_s', 0):.1f} s)")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from dabench.runner import resolve_device
+    from dabench.store import ResultStore
+    from dabench.sweep import Progress, load_sweep, run_sweep
+
+    registry = load_registry()
+    sweep = load_sweep(args.file, registry)
+    data_root = resolve_data_root(args.data_root)
+    store = ResultStore(args.store)
+    store.ensure_writable()
+    resolve_device(args.device)
+    out(f"sweep {sweep.name}: {len(sweep.specs)} runs → {args.store}")
+
+    def report(p: Progress) -> None:
+        acc = p.outcome.record.get("metrics", {}).get("target", {}).get("accuracy", {}).get("value")
+        extra = f" target acc {acc:.3f}" if acc is not None else ""
+        if p.outcome.status == "failed":
+            extra = f" FAILED: {p.outcome.record.get('error', '')[:200]}"
+        spec = p.spec
+        out(
+            f"[{p.index}/{p.total}] {p.outcome.status:6s} {spec.method.name} {spec.dataset.label()} "
+            f"{spec.shift_label()} seed={spec.seed}{extra} | elapsed {p.elapsed_s:.0f}s, ETA {p.eta_s:.0f}s"
+        )
+
+    outcomes = run_sweep(
+        sweep, registry, store, data_root=data_root, device=args.device, force=args.force, on_progress=report
+    )
+    failed = sum(o.status == "failed" for o in outcomes)
+    cached = sum(o.status == "cached" for o in outcomes)
+    out(f"done: {len(outcomes) - failed - cached} ran, {cached} cached, {failed} failed")
+    return 1 if failed else 0
