@@ -76,4 +76,5 @@ def restrict_splits(splits: DatasetSplits, names: Sequence[str], keep: Sequence[
         test=restrict_classes(splits.test, names, keep),
         val=val,
         class_names=tuple(keep),
+        source=splits.source,
     )

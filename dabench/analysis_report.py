@@ -11,10 +11,11 @@ import numpy as np
 from tabulate import tabulate
 
 from dabench.analysis import BASELINE, Band, Decomposition, FitResult
+from dabench.markdown import code_span, escape_inline
 
 
 def _escape(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return escape_inline(text)  # one line, markdown and HTML safe (dabench.markdown)
 
 
 def _num(value: float, digits: int = 3) -> str:
@@ -40,17 +41,20 @@ def _section(d: Decomposition, fits: Mapping[str, FitResult] | None) -> list[str
     lines = [
         f"## {_escape(d.label)}",
         "",
-        f"- Metric: `{_escape(d.metric)}`; seeds: {d.n_seeds} ({d.method}), {d.n_seeds_reference} ({BASELINE}).",
+        f"- Metric: {code_span(d.metric)}; seeds: {d.n_seeds} ({_escape(d.method)}), {d.n_seeds_reference} "
+        f"({BASELINE}).",
         f"- Reference ({BASELINE}, no test shift: intensity {d.test_intensities[0]:g}): {_cell(d.reference)}.",
         f"- Largest observed gain: {_num(best)} at test intensity {at_i:g}, DA intensity {at_j:g}.",
         "",
     ]
     fmt = {"tablefmt": "github", "disable_numparse": True}
     rows = [[f"{i:g}", _cell(d.baseline, (a,)), _cell(d.degradation, (a,))] for a, i in enumerate(d.test_intensities)]
-    lines += [tabulate(rows, headers=["test intensity", f"{BASELINE} {d.metric}", "degradation"], **fmt), ""]
+    lines += [tabulate(rows, headers=["test intensity", f"{BASELINE} {_escape(d.metric)}", "degradation"], **fmt), ""]
     rows = [[f"{j:g}", _cell(d.accuracy, (0, b)), _cell(d.cost, (b,))] for b, j in enumerate(d.da_intensities)]
     lines += [
-        tabulate(rows, headers=["DA intensity", f"{d.metric} at test {d.test_intensities[0]:g}", "cost"], **fmt),
+        tabulate(
+            rows, headers=["DA intensity", f"{_escape(d.metric)} at test {d.test_intensities[0]:g}", "cost"], **fmt
+        ),
         "",
     ]
     headers = ["gain: test \\ DA", *(f"{j:g}" for j in d.da_intensities)]
@@ -99,10 +103,30 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def fit_parameter_scales(data: Mapping[str, Any]) -> dict[tuple[str | int, ...], float]:
+    """For :func:`to_json`'s output (or the dict it rounds): the path of every fit parameter that has a finite
+    standard error, mapped to that standard error (the scale it is rounded and compared at)."""
+    scales: dict[tuple[str | int, ...], float] = {}
+    for i, item in enumerate(data.get("decompositions") or []):
+        for term, fit in (item.get("fits") or {}).items():
+            for name, err in (fit.get("stderr") or {}).items():
+                if isinstance(err, float) and math.isfinite(err):
+                    scales[("decompositions", i, "fits", term, "params", name)] = abs(err)
+    return scales
+
+
 def to_json(
     decompositions: Sequence[Decomposition], fits: Sequence[Mapping[str, FitResult]] | None = None
 ) -> dict[str, Any]:
-    """A JSON-able dict of the decompositions (and fits, parallel to them); NaN and infinities become None."""
+    """A JSON-able dict of the decompositions (and fits, parallel to them); NaN and infinities become None.
+
+    Floats are rounded to :data:`dabench.precision.SIGNIFICANT_DIGITS` significant digits: beyond them, values
+    (curve-fit parameters above all) differ between CPUs and builds, and a published artefact must not depend on
+    where it was regenerated. A fit parameter is rounded at the digits of ``max(|value|, stderr)``: digits far below
+    its standard error move with the optimiser's stopping point. Compare two outputs with
+    ``compare_json(a, b, scales=fit_parameter_scales(a))``."""
+    from dabench.precision import round_json
+
     out = []
     for k, d in enumerate(decompositions):
         item: dict[str, Any] = {f.name: getattr(d, f.name) for f in dataclasses.fields(d)}
@@ -111,4 +135,5 @@ def to_json(
         if fits is not None:
             item["fits"] = {term: dataclasses.asdict(fit) for term, fit in fits[k].items()}
         out.append(item)
-    return {"model": "accuracy = reference - degradation - cost + gain", "decompositions": _jsonable(out)}
+    data = {"model": "accuracy = reference - degradation - cost + gain", "decompositions": _jsonable(out)}
+    return round_json(data, scales=fit_parameter_scales(data))

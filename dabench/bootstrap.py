@@ -1,10 +1,9 @@
 """One shared, vectorised bootstrap that gives every metric a confidence interval.
 
-Replicates are *multiplicity counts* ``[B, N]``: row ``b`` says how often each sample (or, grouped, each sample of a
-drawn group) appears in replicate ``b``. A metric with a vectorised ``resampled(y_true, y_score, counts)`` evaluates
-a whole chunk of replicates at once; any other metric is evaluated replicate by replicate on the expanded sample.
-Counts are drawn with ``np.random.default_rng(seed)`` (``n`` uniform draws with replacement per replicate, i.e.
-multinomial counts), in row chunks of at most ``CHUNK_ELEMENTS`` counts (4 MB of int64), in one reused buffer.
+Resamples are drawn by :mod:`dabench.resampling` (per-sample multiplicity counts, or the exact cell fast path for
+metrics that register a cell key; see there). A metric with a vectorised ``resampled(y_true, y_score, counts)``
+evaluates a whole chunk of replicates at once; any other metric is evaluated replicate by replicate on the expanded
+sample.
 
 Intervals are percentile or BCa. BCa's acceleration comes from a jackknife: leave-one-out (grouped data:
 leave-one-group-out) when there are at most ``JACKKNIFE_MAX_UNITS`` units, otherwise a delete-a-block jackknife over
@@ -14,40 +13,26 @@ invariant to the block size to first order (block influence sums have skewness `
 ``JACKKNIFE_MAX_CELLS`` cells the leave-one-out jackknife is exact at any ``n``: leaving out any one sample of cell
 ``k`` gives the same value, so each cell's value is evaluated once and weighted by the cell's size.
 
-Cell fast path (exact). Many metrics depend on the samples only through how many samples fall in each of a few
-*cells* of interchangeable samples: confusion-matrix metrics (accuracy, balanced accuracy, macro-F1) through the
-``C x C`` (label, prediction) cells, ROC AUC through the (distinct score, label) cells. A metric declares this with
-:func:`register_cell_key` (keyed by its ``resampled`` function): ``key(y_true, y_score)`` gives every sample an
-integer key, and samples with equal keys must be interchangeable for the metric. The bootstrap then works on the
-``K`` cells (:func:`cells_of`): a replicate is a vector of cell counts ``[K]`` and is evaluated as
-``resampled(y_true[rep], y_score[rep], cell_counts)`` on one representative sample per cell, which by the contract
-of ``resampled`` equals the metric on the expanded resample. The cell counts are drawn (:func:`iter_cell_counts`)
-
-* ungrouped, with at least ``CELL_MULTINOMIAL_RATIO`` samples per cell on average: as one multinomial over the
-  cells, ``rng.multinomial(n, sizes / n)``. Drawing ``n`` samples uniformly with replacement and counting them per
-  cell gives exactly this multinomial (a sum of the multinomial sample counts over a partition is multinomial with
-  the summed probabilities), so the bootstrap distribution is the same as the per-sample one at ``O(K)`` cost per
-  replicate instead of ``O(n)``; the random stream (and so the individual replicates) differs from
-  :func:`iter_counts`;
-* ungrouped, otherwise: from the very same uniform draws as :func:`iter_counts`, each drawn sample counted in its
-  cell, so the replicates are *identical* to the per-sample path (just cheaper to evaluate);
-* grouped: group multiplicities are drawn exactly as :func:`iter_counts` draws them and multiplied by the
-  ``[G, K]`` matrix of per-group cell counts (a group contributes its cell-count vector once per draw), so the
-  replicates are again identical to the per-sample grouped path.
-
 Every call draws from its own ``np.random.default_rng(seed)``, so with the same seed the replicates of different
 metrics on the per-sample path (and on the index-draw cell path) use the same resamples, whereas metrics on the
-multinomial cell path draw their replicates independently of the other metrics. Metrics without a cell key (and
-segmentation metrics, whose units are images) use the per-sample path: ``resampled`` on ``[B, N]`` counts or, without
-``resampled``, ``fn`` on every expanded resample.
+multinomial cell path draw their replicates independently of the other metrics (and of other models).
+
+Paired replicates. ``bootstrap(..., paired=True)`` also keeps the replicates drawn on the *per-sample stream*
+(:func:`replicates` with ``per_sample=True``), rounded to ``PAIRED_DIGITS`` significant digits, in
+``Estimate.paired``. That stream depends only on the test set's size, groups and the seed, so two models evaluated
+on the same test set with the same seed get replicate ``b`` from the very same resample, and the difference of
+their replicate vectors is a paired bootstrap of their difference (the leaderboard ranks with it). When the
+interval's own replicates already come from that stream they are reused; only metrics on the multinomial cell path
+pay for a second pass.
 
 Replicates whose metric is undefined (NaN, e.g. AUC on a replicate with one class only) are left out of the
-interval; if the full-data value is NaN, the interval is NaN too.
+interval (paired replicates keep them as NaN, so replicate ``b`` stays resample ``b``); if the full-data value is
+NaN, the interval is NaN too.
 
 References
 ----------
 Efron B, Tibshirani RJ. *An Introduction to the Bootstrap*. Chapman & Hall, 1993 (percentile: ch. 13; BCa and its
-jackknife acceleration: ch. 14.3).
+jackknife acceleration: ch. 14.3; comparing two statistics on the same bootstrap samples: ch. 16).
 Field CA, Welsh AH. Bootstrapping clustered data. *J R Stat Soc B* 69(3), 2007 (resampling whole clusters).
 Davison AC, Hinkley DV. *Bootstrap Methods and their Application*. CUP, 1997 (sec. 3.8, grouped data).
 """
@@ -62,18 +47,50 @@ from typing import Any
 import numpy as np
 
 from dabench.errors import SpecError
+from dabench.resampling import (
+    CELL_MULTINOMIAL_RATIO,
+    CHUNK_ELEMENTS,
+    CellKey,
+    Cells,
+    cell_key,
+    cells_of,
+    count_chunks,
+    iter_cell_counts,
+    iter_counts,
+    register_cell_key,
+    units_of,
+)
 from dabench.specs import MetricSpec
 
+__all__ = [
+    "CELL_MULTINOMIAL_RATIO",
+    "CHUNK_ELEMENTS",
+    "INTERVALS",
+    "JACKKNIFE_MAX_CELLS",
+    "JACKKNIFE_MAX_UNITS",
+    "PAIRED_DIGITS",
+    "CellKey",
+    "Cells",
+    "Estimate",
+    "acceleration",
+    "bootstrap",
+    "cell_key",
+    "cells_of",
+    "iter_cell_counts",
+    "iter_counts",
+    "register_cell_key",
+    "replicates",
+    "round_significant",
+    "uses_sample_stream",
+]
+
 INTERVALS = ("percentile", "bca", "none")
-CHUNK_ELEMENTS = 1 << 19
-"""Largest number of counts (rows x samples) held in one chunk of replicates."""
 JACKKNIFE_MAX_UNITS = 1000
 """Above this many units (samples or groups), BCa uses a delete-a-block jackknife with this many blocks."""
 JACKKNIFE_MAX_CELLS = 2048
 """Up to this many cells, the ungrouped cell path computes the exact leave-one-out jackknife (one value per cell)."""
-CELL_MULTINOMIAL_RATIO = 16
-"""Cell counts are drawn as one multinomial over the cells when there are at least this many samples per cell
-(numpy's multinomial costs about one binomial draw per cell, ~15x a uniform integer draw per sample)."""
+PAIRED_DIGITS = 6
+"""Significant digits of the paired replicates kept in a record."""
 
 
 @dataclass(frozen=True)
@@ -88,16 +105,22 @@ class Estimate:
     high: float
     n_boot: int
     interval: str
+    paired: tuple[float, ...] | None = None
+    """Replicates on the per-sample stream (module docstring), rounded; ``None`` unless asked for."""
 
-    def as_dict(self) -> dict[str, float | int | str | None]:
-        """JSON-able dict; NaN becomes ``None`` so that strict JSON (``allow_nan=False``) can store it."""
-        return {
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able dict; NaN becomes ``None`` so that strict JSON (``allow_nan=False``) can store it. ``paired``
+        appears only when the estimate has paired replicates."""
+        out: dict[str, Any] = {
             "value": _json_float(self.value),
             "low": _json_float(self.low),
             "high": _json_float(self.high),
             "n_boot": self.n_boot,
             "interval": self.interval,
         }
+        if self.paired is not None:
+            out["paired"] = [_json_float(x) for x in self.paired]
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Estimate:
@@ -108,6 +131,7 @@ class Estimate:
             high=_from_json_float(d["high"]),
             n_boot=int(d["n_boot"]),
             interval=str(d["interval"]),
+            paired=tuple(_from_json_float(x) for x in d["paired"]) if d.get("paired") is not None else None,
         )
 
     def format(self, digits: int = 3) -> str:
@@ -119,151 +143,16 @@ class Estimate:
 
 
 def _json_float(x: float) -> float | None:
-    return None if math.isnan(x) else float(x)
+    return None if not math.isfinite(x) else float(x)
+
+
+def round_significant(values: np.ndarray, digits: int = PAIRED_DIGITS) -> tuple[float, ...]:
+    """``values`` rounded to ``digits`` significant digits (NaN stays NaN), as a tuple of Python floats."""
+    return tuple(float(f"{v:.{digits}g}") for v in np.asarray(values, dtype=np.float64).tolist())
 
 
 def _from_json_float(x: float | None) -> float:
     return math.nan if x is None else float(x)
-
-
-# ------------------------------------------------------------------------------------------- resampling
-
-
-def _units(n: int, groups: np.ndarray | None) -> tuple[int, np.ndarray | None]:
-    """Number of resampling units and, for grouped data, each sample's group index."""
-    if groups is None:
-        return n, None
-    groups = np.asarray(groups)
-    if groups.shape != (n,):
-        raise SpecError(f"groups must have one id per sample: shape {groups.shape}, expected ({n},).")
-    _, inverse = np.unique(groups, return_inverse=True)
-    return int(inverse.max()) + 1, inverse.astype(np.intp)
-
-
-def iter_counts(
-    n: int, n_boot: int, seed: int, *, groups: np.ndarray | None = None, chunk_rows: int | None = None
-) -> Iterator[np.ndarray]:
-    """Yield bootstrap multiplicity counts in chunks of rows, ``[b, n]`` int64, ``n_boot`` rows in all.
-
-    Each replicate draws as many units as there are (samples, or groups when ``groups`` gives one id per sample)
-    uniformly with replacement from ``np.random.default_rng(seed)``, one call per replicate, so the same
-    ``(n, n_boot, seed, groups)`` gives the same replicates whatever ``chunk_rows`` is. With groups, every sample of
-    a drawn group is counted once per draw.
-    """
-    yield from _count_chunks(n, n_boot, seed, groups=groups, chunk_rows=chunk_rows, reuse=False)
-
-
-def _count_chunks(
-    n: int, n_boot: int, seed: int, *, groups: np.ndarray | None, chunk_rows: int | None, reuse: bool
-) -> Iterator[np.ndarray]:
-    """:func:`iter_counts`; with ``reuse`` every chunk is a view of one buffer (allocated once, no page faults)."""
-    n_units, group_index = _units(n, groups)
-    rng = np.random.default_rng(seed)
-    rows = chunk_rows or max(1, min(n_boot, CHUNK_ELEMENTS // max(n, 1)))
-    buffer = np.empty((min(rows, n_boot), n), dtype=np.int64) if reuse else None
-    for start in range(0, n_boot, rows):
-        b = min(rows, n_boot - start)
-        out = buffer[:b] if buffer is not None else np.empty((b, n), dtype=np.int64)
-        for row in range(b):
-            unit_counts = np.bincount(_unit_draws(rng, n_units), minlength=n_units)
-            out[row] = unit_counts if group_index is None else unit_counts[group_index]
-        yield out
-
-
-def _unit_draws(rng: np.random.Generator, n_units: int) -> np.ndarray:
-    """One replicate's ``n_units`` uniform draws of unit indices (int32 when it fits: the same stream as int64)."""
-    dtype = np.int32 if n_units <= np.iinfo(np.int32).max else np.int64
-    return rng.integers(0, n_units, size=n_units, dtype=dtype)
-
-
-# ------------------------------------------------------------------------------------------- cell fast path
-
-
-CellKey = Callable[[np.ndarray, np.ndarray], np.ndarray]
-_CELL_KEYS: dict[Callable[..., Any], CellKey] = {}
-
-
-def register_cell_key(resampled: Callable[..., Any], key: CellKey) -> None:
-    """Declare that the metric whose ``resampled`` is ``resampled`` depends on the samples only through their
-    counts per cell, the cell of a sample being ``key(y_true, y_score)[i]`` (integers, equal for interchangeable
-    samples). The bootstrap then draws and evaluates cell counts instead of per-sample counts (module docstring).
-    """
-    _CELL_KEYS[resampled] = key
-
-
-def cell_key(metric: MetricSpec) -> CellKey | None:
-    """The registered cell key of ``metric`` (looked up by its ``resampled``), or ``None``."""
-    return None if metric.resampled is None else _CELL_KEYS.get(metric.resampled)
-
-
-@dataclass(frozen=True)
-class Cells:
-    """A partition of the samples into cells of interchangeable samples (sorted by key).
-
-    ``index [K]``: one representative sample per cell (its first); ``sizes [K]``: samples per cell;
-    ``of_sample [N]``: the cell of every sample. A replicate's cell counts ``c [K]`` stand for the resample
-    ``np.repeat(index, c)``.
-    """
-
-    index: np.ndarray
-    sizes: np.ndarray
-    of_sample: np.ndarray
-
-    @property
-    def n_cells(self) -> int:
-        return int(self.index.size)
-
-
-def cells_of(metric: MetricSpec, y_true: np.ndarray, y_score: np.ndarray) -> Cells | None:
-    """The cells of ``metric`` on this data, or ``None`` when the metric has no registered cell key."""
-    key = cell_key(metric)
-    if key is None:
-        return None
-    keys = np.asarray(key(np.asarray(y_true), np.asarray(y_score))).reshape(-1)
-    if keys.shape[0] != np.asarray(y_true).shape[0]:
-        raise SpecError(f"metric {metric.name!r}: cell key gave {keys.shape[0]} keys for {len(y_true)} samples.")
-    _, index, inverse, sizes = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
-    return Cells(
-        index=index.astype(np.intp), sizes=sizes.astype(np.int64), of_sample=inverse.reshape(-1).astype(np.intp)
-    )
-
-
-def iter_cell_counts(
-    cells: Cells, n_boot: int, seed: int, *, groups: np.ndarray | None = None, chunk_rows: int | None = None
-) -> Iterator[np.ndarray]:
-    """Yield bootstrap *cell* counts in chunks of rows, ``[b, K]`` int64, ``n_boot`` rows in all.
-
-    Row ``b`` counts, per cell, the samples of replicate ``b`` (see the module docstring for how they are drawn and
-    why this is the same bootstrap). The same ``(cells, n_boot, seed, groups)`` gives the same replicates whatever
-    ``chunk_rows`` is.
-    """
-    n, k = int(cells.of_sample.size), cells.n_cells
-    n_units, group_index = _units(n, groups)
-    rng = np.random.default_rng(seed)
-    rows = chunk_rows or max(1, min(n_boot, CHUNK_ELEMENTS // max(k, 1)))
-    if group_index is not None:
-        from scipy.sparse import csr_matrix
-
-        # [K, G] samples of each group in each cell: a drawn group adds its column to the cell counts
-        per_group = csr_matrix(
-            (np.ones(n, dtype=np.int64), (cells.of_sample, group_index)), shape=(k, n_units), dtype=np.int64
-        )
-        per_group.sum_duplicates()
-    for start in range(0, n_boot, rows):
-        b = min(rows, n_boot - start)
-        if group_index is not None:
-            unit_counts = np.empty((b, n_units), dtype=np.int64)
-            for row in range(b):
-                unit_counts[row] = np.bincount(_unit_draws(rng, n_units), minlength=n_units)
-            yield np.ascontiguousarray((per_group @ unit_counts.T).T, dtype=np.int64)
-        elif k * CELL_MULTINOMIAL_RATIO <= n:
-            yield rng.multinomial(n, cells.sizes / n, size=b).astype(np.int64, copy=False)
-        else:
-            out = np.zeros((b, k), dtype=np.int64)
-            picked = np.empty(n, dtype=np.intp)  # reused: no allocation per replicate
-            for row in range(b):
-                np.add.at(out[row], np.take(cells.of_sample, _unit_draws(rng, n), out=picked), 1)
-            yield out
 
 
 def _evaluate(metric: MetricSpec, y_true: np.ndarray, y_score: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -286,23 +175,36 @@ def replicates(
     n_boot: int = 1000,
     seed: int,
     groups: np.ndarray | None = None,
+    per_sample: bool = False,
 ) -> np.ndarray:
     """The ``n_boot`` bootstrap replicates of ``metric`` (float array, NaN where undefined).
 
     Metrics with a registered cell key use the cell fast path (:func:`iter_cell_counts`), others the per-sample
-    counts of :func:`iter_counts`.
+    counts of :func:`iter_counts`. With ``per_sample`` the resamples are always those of the per-sample stream
+    (the cell path then counts the very same draws per cell), so they do not depend on the predictions.
     """
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     n = _check_inputs(metric, y_true, y_score)
     cells = cells_of(metric, y_true, y_score)
     if cells is not None:  # cell fast path: representatives weighted by cell counts
         y_rep, s_rep = _read_only(y_true[cells.index]), _read_only(y_score[cells.index])
-        chunks = iter_cell_counts(cells, n_boot, seed, groups=groups)
+        chunks = iter_cell_counts(cells, n_boot, seed, groups=groups, per_sample=per_sample)
     else:
         y_rep, s_rep = _read_only(y_true), _read_only(y_score)
-        chunks = _count_chunks(n, n_boot, seed, groups=groups, chunk_rows=None, reuse=True)
+        chunks = count_chunks(n, n_boot, seed, groups=groups, chunk_rows=None, reuse=True)
     parts = [_evaluate(metric, y_rep, s_rep, c) for c in chunks]
     return np.concatenate(parts) if parts else np.empty(0)
+
+
+def uses_sample_stream(
+    metric: MetricSpec, y_true: np.ndarray, y_score: np.ndarray, *, groups: np.ndarray | None = None
+) -> bool:
+    """Whether :func:`replicates` (without ``per_sample``) already draws from the per-sample stream here: every
+    path does except the ungrouped multinomial cell path."""
+    cells = cells_of(metric, np.asarray(y_true), np.asarray(y_score))
+    if cells is None or groups is not None:
+        return True
+    return cells.n_cells * CELL_MULTINOMIAL_RATIO > int(cells.of_sample.size)
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -358,7 +260,7 @@ def acceleration(
     """
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     n = _check_inputs(metric, y_true, y_score)
-    _, group_index = _units(n, groups)
+    _, group_index = units_of(n, groups)
     cells = cells_of(metric, y_true, y_score) if group_index is None else None
     if cells is not None and cells.n_cells <= JACKKNIFE_MAX_CELLS:
         jack, weight = _cell_jackknife(metric, y_true, y_score, cells), cells.sizes.astype(np.float64)
@@ -415,6 +317,7 @@ def bootstrap(
     groups: np.ndarray | None = None,
     interval: str = "percentile",
     level: float = 0.95,
+    paired: bool = False,
 ) -> Estimate:
     """Value of ``metric`` on the full data with a bootstrap confidence interval.
 
@@ -435,6 +338,9 @@ def bootstrap(
         ``"percentile"`` or ``"bca"`` (``"none"`` skips resampling).
     level
         Coverage of the two-sided interval.
+    paired
+        Also keep the replicates of the per-sample stream (``Estimate.paired``, rounded to ``PAIRED_DIGITS``
+        significant digits, NaN where undefined), for paired comparisons with other models on the same test set.
 
     References
     ----------
@@ -454,16 +360,25 @@ def bootstrap(
     if n_boot == 0 or interval == "none":
         return Estimate(value=value, low=value, high=value, n_boot=0, interval="none")
     with _single_blas_thread():
-        reps = replicates(metric, y_true, y_score, n_boot=n_boot, seed=seed, groups=groups)
-        reps = reps[np.isfinite(reps)]
+        all_reps = replicates(metric, y_true, y_score, n_boot=n_boot, seed=seed, groups=groups)
+        kept: tuple[float, ...] | None = None
+        if paired:
+            same = uses_sample_stream(metric, y_true, y_score, groups=groups)
+            stream = (
+                all_reps
+                if same
+                else replicates(metric, y_true, y_score, n_boot=n_boot, seed=seed, groups=groups, per_sample=True)
+            )
+            kept = round_significant(stream)
+        reps = all_reps[np.isfinite(all_reps)]
         if math.isnan(value) or reps.size == 0:
-            return Estimate(value=value, low=math.nan, high=math.nan, n_boot=n_boot, interval=interval)
+            return Estimate(value=value, low=math.nan, high=math.nan, n_boot=n_boot, interval=interval, paired=kept)
         if interval == "percentile":
             low, high = _percentile(reps, level)
         else:
             accel = acceleration(metric, y_true, y_score, groups=groups, seed=seed)
             low, high = _bca(reps, value, accel, level)
-    return Estimate(value=value, low=low, high=high, n_boot=n_boot, interval=interval)
+    return Estimate(value=value, low=low, high=high, n_boot=n_boot, interval=interval, paired=kept)
 
 
 def _single_blas_thread() -> Any:

@@ -36,9 +36,11 @@ class DuplicateNameError(DabenchError):
 
     def __init__(self, kind: str, name: str, plugins: Iterable[str]) -> None:
         names = sorted(plugins)
+        self.kind, self.name, self.plugins = kind, name, names
         super().__init__(
-            f"{kind} {name!r} is registered by more than one plugin: {', '.join(names)}. "
-            "Rename one of them, or block a plugin with DABENCH_BLOCK_PLUGINS=<name>."
+            f"{kind} {name!r} is registered by more than one plugin: {', '.join(names)}; none of them is used. "
+            f"Rename one of them, or block a plugin with DABENCH_BLOCK_PLUGINS=<name> "
+            f"(e.g. DABENCH_BLOCK_PLUGINS={names[-1]}); 'dabench plugins' lists every conflict."
         )
 
 
@@ -59,12 +61,32 @@ class RunDiverged(Exception):  # noqa: N818 - a run outcome, recorded as ``failu
     ``failure = "diverged"`` and this message (``diverged at step k of n: ...``), never ``ok``."""
 
     def __init__(self, message: str, *, step: int | None = None, total: int | None = None) -> None:
-        self.step, self.total = step, total
+        self.step, self.total, self.detail = step, total, message
         where = f"diverged at step {step} of {total}: " if step is not None and total is not None else "diverged: "
         super().__init__(where + message)
 
 
+def closest_name(name: str, valid: Iterable[str]) -> str | None:
+    """The valid name a user most likely meant by ``name``, or None.
+
+    In order: a case-insensitive exact match; a valid name that starts with ``name`` (an abbreviation: ``acc`` ->
+    ``accuracy``; the shortest wins); a valid name with a ``_``-separated word that starts with ``name`` (``f1`` ->
+    ``macro_f1``); else the closest spelling (``difflib``, similarity >= 0.6)."""
+    names = sorted(set(valid))
+    text = name.strip().lower()
+    if not text:
+        return None
+    exact = [v for v in names if v.lower() == text]
+    prefixed = sorted((v for v in names if v.lower().startswith(text)), key=len)
+    worded = sorted((v for v in names if any(w.startswith(text) for w in v.lower().split("_"))), key=len)
+    for candidates in (exact, prefixed, worded):
+        if candidates:
+            return candidates[0]
+    matches = difflib.get_close_matches(text, names, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
 def did_you_mean(name: str, valid: Iterable[str]) -> str:
-    """Return `` Did you mean 'x'?`` for the closest valid name, or an empty string."""
-    matches = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
-    return f" Did you mean {matches[0]!r}?" if matches else ""
+    """Return `` Did you mean 'x'?`` for the name the user most likely meant (:func:`closest_name`), or ``""``."""
+    match = closest_name(name, valid)
+    return f" Did you mean {match!r}?" if match is not None and match != name else ""

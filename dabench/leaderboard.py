@@ -1,87 +1,65 @@
 """Records -> rows -> markdown. A pure pipeline: the same records always give byte-identical tables.
 
-Rows aggregate seeds: the cell is the mean over seeds with a 95% interval — the run's bootstrap interval when there
-is one seed, a Student-t interval across seeds otherwise — and ``n_seeds`` is shown. Tables are sorted by the
-primary metric on the target domain using the metric's ``higher_is_better``.
+Rows (:mod:`dabench.leaderboard_rows`) aggregate the seeds of exactly one configuration; the cell is the mean over
+seeds with a 95% interval — the run's bootstrap interval when there is one seed, a Student-t interval across seeds
+otherwise — and ``n_seeds`` is shown, with the failed, diverged and collapsed runs of the row. Tables are ranked by
+the primary metric on the target domain (grid tables: the grid mean) in the metric's direction, and rows not
+significantly different from the best share rank 1 (:mod:`dabench.ranking`). Every user-supplied string is escaped
+(:mod:`dabench.markdown`); records that cannot be read or used are named in the document, never dropped silently.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from tabulate import tabulate
 
+from dabench.builtins.validators import COLLAPSE_MAX_SHARE
+from dabench.leaderboard_rows import (
+    BASELINE,
+    Row,
+    Setting,
+    adaptation_of,
+    build_settings,
+    group_rows,
+    problem,
+    setting_of,
+    varying_params,
+    versions_label,
+)
+from dabench.markdown import code_span, escape_inline
+from dabench.ranking import NO_REPLICATES, Comparison, Ranked, rank_rows, row_score
+
+__all__ = [
+    "BASELINE",
+    "INTERVAL_NOTE",
+    "Row",
+    "adaptation_of",
+    "domain_order",
+    "group_rows",
+    "render",
+    "setting_of",
+    "table",
+    "varying_params",
+]
+
 INTERVAL_NOTE = (
     "Cells: mean over seeds [95% interval] — percentile bootstrap over test samples for one seed, "
-    "Student-t across seeds for several. *salvage*: share of the primary metric lost to the shift "
-    "(source_only, source test → target test) that the method recovers on the target (Kim et al.'s salvage, with "
-    "the source-domain test as reference). *spread*: domain spread, the variance of the primary metric (in %) "
-    "across the test domains."
+    "Student-t across seeds for several. *Δ vs best*: the row minus the best row on the seeds both share, with the "
+    "95% interval of the paired test that ranks it (each table says which). *salvage*: share of the primary metric "
+    "lost to the shift that the method recovers on the target: (method on target − source_only on target) / "
+    "(source_only on source − source_only on target), on the test splits — the salvage of Valliani et al. (PLOS "
+    "ONE), with the source-domain test as the reference instead of their target-trained ceiling. *spread*: "
+    "Valliani et al.'s domain spread, the population variance of the primary metric (in %, so %²) across the "
+    "table's test domains. *collapsed*: ok runs "
+    f"whose predictions put more than {COLLAPSE_MAX_SHARE:.0%} of the target test samples (grid tables: the first "
+    "test domain) in one class, averaged in and counted; *failed* (errors, invalid outputs) and *diverged* runs are "
+    "counted and never averaged in."
 )
-BASELINE = "source_only"
-
-
-@dataclass
-class Row:
-    """One method configuration in one setting, aggregated over its seeds."""
-
-    method: str
-    params: dict[str, Any]
-    records: list[dict[str, Any]] = field(default_factory=list)
-    adaptation: str = ""
-
-    def seeds(self) -> list[int]:
-        return sorted(r["spec"]["seed"] for r in self.records)
-
-    def cell(
-        self, domain: str, metric: str, bounds: tuple[float, float] = (-math.inf, math.inf)
-    ) -> tuple[float, float, float] | None:
-        """(mean, low, high) over seeds, or None when no record has that metric."""
-        estimates = [r["metrics"][domain][metric] for r in self.records if metric in r["metrics"].get(domain, {})]
-        estimates = [e for e in estimates if e.get("value") is not None]  # undefined values are stored as null
-        if not estimates:
-            return None
-        values = [float(e["value"]) for e in estimates]
-        mean = sum(values) / len(values)
-        if len(values) == 1:
-            low, high = estimates[0].get("low"), estimates[0].get("high")
-            return mean, float("nan") if low is None else low, float("nan") if high is None else high
-        from scipy import stats
-
-        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-        half = float(stats.t.ppf(0.975, len(values) - 1)) * sd / math.sqrt(len(values))
-        return mean, max(mean - half, bounds[0]), min(mean + half, bounds[1])  # clipped to the metric's range
-
-    def mean_timing(self, name: str) -> float:
-        values = [r.get("timings", {}).get(name, float("nan")) for r in self.records]
-        return sum(values) / len(values)
-
-
-def setting_of(record: Mapping[str, Any]) -> tuple[str, str, str, str]:
-    """(protocol, dataset, target, shift) labels: the rows of one table share them."""
-    spec = record["spec"]
-
-    def label(ref: Mapping[str, Any] | None) -> str:
-        if not ref:
-            return "-"
-        return f"{ref['name']}:{ref['domain']}" if ref.get("domain") else ref["name"]
-
-    shift = (
-        "+".join(
-            f"{s['name']}:{s['intensity']:g}" + "".join(f",{k}={v}" for k, v in sorted(s.get("options", {}).items()))
-            for s in spec["shift"]
-        )
-        or "none"
-    )
-    if spec["protocol"] == "dann4":
-        shift = "+".join(_with_options(s) for s in spec["shift"]) + " (test grid)"
-    return spec["protocol"], label(spec["dataset"]), label(spec["target"]), shift
-
+MAX_LISTED = 20
+"""At most this many unreadable or unusable records are named one by one."""
 
 PROTOCOL_NOTES = {
     "uda": "methods see the labelled {dataset} train split and the unlabelled, shifted {target} train split; test "
@@ -92,73 +70,62 @@ PROTOCOL_NOTES = {
 }
 
 
-def adaptation_of(record: Mapping[str, Any]) -> str:
-    """``fashion_mnist, noise:0.5`` — the DA data and DA shift of a ``dann4`` record ("" for other protocols)."""
-    spec = record["spec"]
-    if spec.get("protocol") != "dann4" or spec["method"]["name"] == BASELINE:
-        return ""
-    da = spec.get("da_dataset") or spec["dataset"]
-    name = f"{da['name']}:{da['domain']}" if da.get("domain") else da["name"]
-    shift = "+".join(f"{s['name']}:{s['intensity']:g}" for s in spec.get("da_shift", [])) or "none"
-    return f"{name}, {shift}"
-
-
-def _with_options(step: Mapping[str, Any]) -> str:
-    """``reinhard[reference=wbc_zheng:lab1#0]``: the test shift of a ``dann4`` table, options included."""
-    options = step.get("options") or {}
-    extra = ",".join(f"{k}={options[k]}" for k in sorted(options))
-    return f"{step['name']}[{extra}]" if extra else str(step["name"])
-
-
 def domain_order(domain: str) -> tuple[int, float, str]:
     """``target`` first, then ``test@x`` by intensity, then the rest alphabetically."""
     if domain.startswith("test@"):
-        return (1, float(domain.removeprefix("test@")), domain)
+        try:
+            at = float(domain.removeprefix("test@"))
+        except ValueError:
+            at = math.inf
+        return (1, at if math.isfinite(at) else math.inf, domain)
     return (0 if domain == "target" else 2, 0.0, domain)
 
 
-def group_rows(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str, str], list[Row]]:
-    """Completed records grouped by setting, then by (method, params)."""
-    grouped: dict[tuple[str, str, str, str], dict[str, Row]] = defaultdict(dict)
-    for record in records:
-        if record.get("status") != "ok":
-            continue
-        spec = record["spec"]
-        adaptation = adaptation_of(record)
-        row_key = spec["method"]["name"] + adaptation + json.dumps(spec["params"], sort_keys=True)
-        rows = grouped[setting_of(record)]
-        row = rows.setdefault(row_key, Row(spec["method"]["name"], dict(spec["params"]), adaptation=adaptation))
-        row.records.append(dict(record))
-    return {setting: list(rows.values()) for setting, rows in sorted(grouped.items())}
+def _domains(setting: Setting) -> list[str]:
+    """Every test domain of the setting's ok records; from the spec when it has none."""
+    found = {str(d) for row in setting.rows for r in row.records for d in r["metrics"]}
+    if not found:
+        spec = setting.records()[0]["spec"]
+        found = (
+            {f"test@{i:g}" for i in spec.get("test_intensities", [])} if spec["protocol"] == "dann4" else set()
+        ) or {"target", "source"}
+    return sorted(found, key=domain_order)
 
 
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _collapse_domain(domains: Sequence[str]) -> str:
+    return "target" if "target" in domains else next((d for d in domains if d != "source"), domains[0])
 
 
 def _fmt(cell: tuple[float, float, float] | None) -> str:
-    return "–" if cell is None else f"{cell[0]:.3f} [{cell[1]:.3f}, {cell[2]:.3f}]"
-
-
-def _compact(cell: tuple[float, float, float] | None) -> str:
-    return "–" if cell is None else f"{cell[0]:.3f}"
+    if cell is None:
+        return "–"
+    return f"{_number(cell[0], 3)} [{_number(cell[1], 3)}, {_number(cell[2], 3)}]"
 
 
 def _number(value: float, digits: int) -> str:
-    return "–" if value != value else f"{value:.{digits}f}"
+    return "–" if not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _delta(comparison: Comparison | None) -> str:
+    if comparison is None:
+        return "–"
+    if comparison.test == "best":
+        return "best"
+    if not comparison.tested:
+        return f"not tested: {comparison.reason}"
+    how = f"t, {comparison.n} seeds" if comparison.test == "t" else "bootstrap"
+    return f"{comparison.diff:+.3f} [{comparison.low:+.3f}, {comparison.high:+.3f}] ({how})"
 
 
 def derived_columns(row: Row, baseline: Row | None, primary: str, domains: Sequence[str]) -> list[str]:
-    """Salvage (against the source_only row of the same setting) and domain spread of the primary metric."""
+    """Salvage (against the setting's source_only row) and domain spread of the primary metric."""
     from dabench.derived import domain_spread, salvage
 
     cells = {d: row.cell(d, primary) for d in domains}
     spread = (
-        domain_spread([c[0] for c in cells.values() if c is not None], scale=100.0)
-        if all(cells.values())
-        else float("nan")
+        domain_spread([c[0] for c in cells.values() if c is not None], scale=100.0) if all(cells.values()) else math.nan
     )
-    value = float("nan")
+    value = math.nan
     if baseline is not None and "target" in domains and "source" in domains:
         base_source, base_target, own = (
             baseline.cell("source", primary),
@@ -170,17 +137,55 @@ def derived_columns(row: Row, baseline: Row | None, primary: str, domains: Seque
     return [_number(value, 2), _number(spread, 2)]
 
 
-def varying_params(rows: Sequence[Row]) -> list[str]:
-    """Parameters whose values differ between rows of the same method (shown so rows can be told apart)."""
-    by_method: dict[str, list[Row]] = defaultdict(list)
-    for row in rows:
-        by_method[row.method].append(row)
-    keys: set[str] = set()
-    for group in by_method.values():
-        for key in {k for row in group for k in row.params}:
-            if len({json.dumps(row.params.get(key)) for row in group}) > 1:
-                keys.add(key)
-    return sorted(keys)
+def _baseline(rows: Sequence[Row]) -> Row | None:
+    candidates = [r for r in rows if r.method == BASELINE and r.records]
+    return min(candidates, key=lambda r: (-len(r.records), r.label, r.config), default=None)
+
+
+def _ranked_table(
+    rows: Sequence[Row],
+    *,
+    metrics: Sequence[str],
+    domains: Sequence[str],
+    directions: Mapping[str, bool],
+    citations: Mapping[str, str],
+    bounds: Mapping[str, tuple[float, float]],
+) -> tuple[str, list[Ranked]]:
+    primary = metrics[0]
+    compact = len(domains) > 4  # a grid of test intensities: primary metric only, mean only; ranked by grid mean
+    ranked_on = list(domains) if compact else list(domains[:1])
+    ranked = rank_rows(rows, primary, ranked_on, directions.get(primary, True))
+    varying = varying_params(rows)
+    adapted = any(r.adaptation for r in rows)
+    shown = [primary] if compact else list(metrics)
+    esc = escape_inline
+    headers = ["rank", "method", "paper"] + (["DA data, DA shift"] if adapted else []) + (["params"] if varying else [])
+    headers += [esc(d) if compact else f"{esc(d)} {esc(m)}" for d in domains for m in shown]
+    headers += [f"grid mean {esc(primary)}"] if compact else []
+    headers += ["Δ vs best (95%)", f"salvage ({esc(primary)})", f"spread ({esc(primary)}, %²)", "n_seeds"]
+    headers += ["collapsed", "failed", "diverged", "epochs", "fit s/run"]
+    baseline = _baseline(rows)
+    collapse_at = _collapse_domain(domains)
+    body = []
+    for entry in ranked:
+        row = entry.row
+        cells = [entry.rank, esc(row.label or row.method), esc(citations.get(row.method, ""))]
+        cells += [esc(row.adaptation or "–")] if adapted else []
+        cells += [esc(", ".join(f"{k}={row.params[k]}" for k in varying if k in row.params))] if varying else []
+        cells += [
+            _number(c[0], 3) if compact and c else _fmt(c)
+            for d in domains
+            for m in shown
+            for c in [row.cell(d, m, bounds.get(m, (-math.inf, math.inf)))]
+        ]
+        cells += [_number(row_score(row, primary, domains), 3)] if compact else []
+        cells += [_delta(entry.comparison), *derived_columns(row, baseline, primary, domains)]
+        cells += [str(len(row.records)), str(row.collapsed_count(collapse_at)), str(row.failure_count("failed"))]
+        cells += [str(row.failure_count("diverged")), esc(row.params.get("epochs", "–"))]
+        cells += [_number(row.mean_timing("fit_s"), 1)]
+        body.append(cells)
+    text = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+    return text, ranked
 
 
 def table(
@@ -192,48 +197,124 @@ def table(
     citations: Mapping[str, str],
     bounds: Mapping[str, tuple[float, float]] | None = None,
 ) -> str:
-    """One markdown table (tabulate, github format), best row first."""
-    bounds = bounds or {}
-    primary = metrics[0]
-    sign = 1.0 if directions.get(primary, True) else -1.0
+    """One markdown table (tabulate, github format), ranked (:func:`dabench.ranking.rank_rows`)."""
+    return _ranked_table(
+        rows, metrics=metrics, domains=domains, directions=directions, citations=citations, bounds=bounds or {}
+    )[0]
 
-    compact = len(domains) > 4  # a grid of test intensities: primary metric only, mean only; ranked by grid mean
 
-    def score(row: Row) -> float:
-        cells = [row.cell(d, primary) for d in (domains if compact else domains[:1])]
-        values = [c[0] for c in cells if c is not None]
-        return sum(values) / len(values) if values else math.nan
+def _ranking_note(ranked: Sequence[Ranked], primary: str, compact: bool, higher: bool) -> str:
+    on = f"grid mean {primary} (paired per seed and per replicate on the grid mean)" if compact else f"target {primary}"
+    text = (
+        f"- Ranking: by {on}, {'higher' if higher else 'lower'} is better. Rows whose difference from the best row "
+        "is not significant share rank 1 (competition ranking): the 95% interval of row − best over the seeds both "
+        "share must exclude 0 — a paired t-interval of the per-seed differences for two or more shared seeds, a "
+        "paired percentile bootstrap over the same test resamples (the runs' stored replicates) for one."
+    )
+    untested = [e.comparison.reason for e in ranked if e.comparison is not None and e.comparison.test == "not tested"]
+    if untested:
+        reasons = "; ".join(f"{r}: {untested.count(r)}" for r in sorted(set(untested)))
+        text += f" Not tested against the best row, so ranked by point estimate: {len(untested)} row(s) ({reasons})."
+        if NO_REPLICATES in untested:
+            text += " Runs recorded before dabench kept paired replicates have none: re-run them with --force."
+    if any(e.comparison is None for e in ranked):
+        text += " Rows without a value to rank by (only failed runs, or undefined values) are unranked (–)."
+    return text
 
-    def sort_key(row: Row) -> tuple[float, str, str]:
-        value = score(row)
-        return (-sign * value if value == value else math.inf, row.method, row.adaptation)
 
-    ordered = sorted(rows, key=sort_key)
-    varying = varying_params(rows)
-    shown = [primary] if compact else list(metrics)
-    headers = ["rank", "method", "paper"] + (["DA data, DA shift"] if any(r.adaptation for r in rows) else [])
-    headers += ["params"] if varying else []
-    headers += [f"{d} {m}" if not compact else d for d in domains for m in shown]
-    headers += [f"grid mean {primary}"] if compact else []
-    headers += [f"salvage ({primary})", f"spread ({primary}, %²)", "n_seeds", "epochs", "fit s/run"]
-    baseline = next((r for r in rows if r.method == BASELINE), None)
-    body = []
-    for rank, row in enumerate(ordered, start=1):
-        cells = [str(rank), _escape(row.method), _escape(citations.get(row.method, ""))]
-        if any(r.adaptation for r in rows):
-            cells.append(_escape(row.adaptation or "–"))
-        if varying:
-            cells.append(_escape(", ".join(f"{k}={row.params[k]}" for k in varying if k in row.params)))
-        cells += [
-            _compact(row.cell(d, m)) if compact else _fmt(row.cell(d, m, bounds.get(m, (-math.inf, math.inf))))
-            for d in domains
-            for m in shown
+def _runs_note(setting: Setting, collapse_at: str) -> str:
+    rows = setting.rows
+    ok, collapsed = sum(len(r.records) for r in rows), sum(r.collapsed_count(collapse_at) for r in rows)
+    failed, diverged = sum(r.failure_count("failed") for r in rows), sum(r.failure_count("diverged") for r in rows)
+    text = f"- Runs: {ok} ok ({collapsed} collapsed), {failed} failed, {diverged} diverged, in {len(rows)} row(s)."
+    if setting.duplicates:
+        text += (
+            f" {setting.duplicates} duplicate record(s) of a configuration and seed already shown are left out "
+            "(an ok record is used before a failed one, then the newest)."
+        )
+    return text
+
+
+def _section(
+    setting: Setting,
+    heading: str,
+    *,
+    directions: Mapping[str, bool],
+    citations: Mapping[str, str],
+    bounds: Mapping[str, tuple[float, float]],
+) -> list[str]:
+    records = setting.records()
+    first = next((r for row in setting.rows for r in row.records), records[0])
+    spec = first["spec"]
+    protocol, dataset, target = setting.key[0], setting.key[1], setting.key[2]
+    target_label = target if target != "-" else dataset
+    metrics = [str(m["name"]) for m in spec["metrics"]]
+    domains = _domains(setting)
+    prov = first.get("provenance", {}) if isinstance(first.get("provenance"), Mapping) else {}
+    libraries = prov.get("libraries", {}) if isinstance(prov.get("libraries"), Mapping) else {}
+    note = PROTOCOL_NOTES.get(protocol, "").format(dataset=escape_inline(dataset), target=escape_inline(target_label))
+    boots = sorted({str(r["spec"].get("n_bootstrap", 1000)) for r in records})
+    kinds = sorted({str(r["spec"].get("interval", "percentile")) for r in records})
+    text, ranked = _ranked_table(
+        setting.rows, metrics=metrics, domains=domains, directions=directions, citations=citations, bounds=bounds
+    )
+    baseline = _baseline(setting.rows)
+    lines = [
+        heading,
+        "",
+        f"- Protocol: {code_span(protocol)} — {note}",
+        "- Model selection: the last training iterate for every method; no target labels are used.",
+        f"- Budget: see the epochs column; bootstrap B = {escape_inline(', '.join(boots))} "
+        f"({escape_inline(', '.join(kinds))} intervals).",
+        f"- Versions: {escape_inline(versions_label(first))}.",
+        f"- Hardware: {escape_inline(prov.get('device', '?'))}; dabench {escape_inline(prov.get('dabench', '?'))}, "
+        f"torch {escape_inline(libraries.get('torch', '?'))}.",
+        _ranking_note(ranked, metrics[0], len(domains) > 4, directions.get(metrics[0], True)),
+        _runs_note(setting, _collapse_domain(domains)),
+    ]
+    if baseline is not None and sum(r.method == BASELINE and bool(r.records) for r in setting.rows) > 1:
+        lines.append(f"- Salvage is against {escape_inline(baseline.label)} (the {BASELINE} row with most seeds).")
+    return [*lines, "", text, ""]
+
+
+def _headings(settings: Sequence[Setting]) -> list[str]:
+    """``## dataset → target, shift s``; settings that would share a heading are told apart by their versions."""
+
+    def plain(setting: Setting) -> str:
+        _, dataset, target, shift, _ = setting.key
+        target_label = target if target != "-" else dataset
+        return f"## {escape_inline(dataset)} → {escape_inline(target_label)}, shift {escape_inline(shift)}"
+
+    base = [plain(s) for s in settings]
+    versioned = [
+        h + (f" ({escape_inline(versions_label(s.records()[0]))})" if base.count(h) > 1 else "")
+        for h, s in zip(base, settings, strict=True)
+    ]
+    return [
+        h + (f" (table {versioned[:i].count(h) + 1})" if versioned.count(h) > 1 else "")
+        for i, h in enumerate(versioned)
+    ]
+
+
+def _store_notes(unreadable: Sequence[str], unusable: Sequence[tuple[str, str]]) -> list[str]:
+    lines = []
+    if unreadable:
+        named = ", ".join(code_span(p) for p in unreadable[:MAX_LISTED])
+        more = f" and {len(unreadable) - MAX_LISTED} more" if len(unreadable) > MAX_LISTED else ""
+        lines += [
+            f"**Unreadable records: {len(unreadable)}** (truncated or corrupt files, left out of every table): "
+            f"{named}{more}. Re-run the sweep that wrote this store: it re-runs them.",
+            "",
         ]
-        cells += [_number(score(row), 3)] if compact else []
-        cells += derived_columns(row, baseline, primary, domains)
-        cells += [str(len(row.records)), str(row.params.get("epochs", "–")), f"{row.mean_timing('fit_s'):.1f}"]
-        body.append(cells)
-    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+    if unusable:
+        named = ", ".join(f"{code_span(key)} ({escape_inline(why)})" for key, why in unusable[:MAX_LISTED])
+        more = f" and {len(unusable) - MAX_LISTED} more" if len(unusable) > MAX_LISTED else ""
+        lines += [
+            f"**Records that are not usable run records: {len(unusable)}** (left out of every table): {named}{more}. "
+            "Re-run the sweep that wrote them, or remove them from the store.",
+            "",
+        ]
+    return lines
 
 
 def render(
@@ -244,33 +325,28 @@ def render(
     command: str,
     title: str = "dabench leaderboard",
     bounds: Mapping[str, tuple[float, float]] | None = None,
+    unreadable: Sequence[str] = (),
 ) -> str:
-    """The whole markdown document: a provenance header, then one section per setting. ``bounds`` (metric ->
-    range) clips across-seed intervals to what the metric can take."""
-    records = sorted(records, key=lambda r: r["key"])
-    groups = group_rows(records)
-    lines = [f"# {_escape(title)}", "", "<!-- generated by dabench from the run records; do not edit by hand -->", ""]
-    lines += [f"Regenerate with: `{command}`", "", INTERVAL_NOTE, ""]
-    if not groups:
+    """The whole markdown document: a provenance header (naming the ``unreadable`` record files, paths relative to
+    the store, and any record that is not a usable run record), then one ranked table per setting. ``bounds``
+    (metric -> range) clips across-seed intervals to what the metric can take."""
+    usable: list[Mapping[str, Any]] = []
+    unusable: list[tuple[str, str]] = []
+    for record in records:
+        why = problem(record)
+        if why is None:
+            usable.append(record)
+        else:
+            key = record.get("key") if isinstance(record, Mapping) else None
+            unusable.append((key if isinstance(key, str) else "(no key)", why))
+    settings = build_settings(sorted(usable, key=lambda r: r["key"]))
+    lines = [f"# {escape_inline(title)}", "", "<!-- generated by dabench from the run records; do not edit by hand -->"]
+    lines += ["", f"Regenerate with: {code_span(command)}", ""]
+    lines += _store_notes(sorted(unreadable), sorted(unusable))
+    lines += [INTERVAL_NOTE, ""]
+    if not settings:
         lines.append("No completed runs in the store yet.")
         return "\n".join(lines) + "\n"
-    for (protocol, dataset, target, shift), rows in groups.items():
-        first = rows[0].records[0]
-        metrics = [m["name"] for m in first["spec"]["metrics"]]
-        domains = sorted(first["metrics"], key=domain_order)
-        prov = first.get("provenance", {})
-        target_label = target if target != "-" else dataset
-        lines += [f"## {dataset} → {target_label}, shift {shift}", ""]
-        note = PROTOCOL_NOTES.get(protocol, "").format(dataset=dataset, target=target_label)
-        lines += [
-            f"- Protocol: `{protocol}` — {note}",
-            "- Model selection: the last training iterate for every method; no target labels are used.",
-            f"- Budget: see the epochs column; bootstrap B = {first['spec'].get('n_bootstrap', 1000)} "
-            f"({first['spec'].get('interval', 'percentile')} intervals).",
-            f"- Hardware: {prov.get('device', '?')}; dabench {prov.get('dabench', '?')}, "
-            f"torch {prov.get('libraries', {}).get('torch', '?')}.",
-            "",
-            table(rows, metrics=metrics, domains=domains, directions=directions, citations=citations, bounds=bounds),
-            "",
-        ]
+    for setting, heading in zip(settings, _headings(settings), strict=True):
+        lines += _section(setting, heading, directions=directions, citations=citations, bounds=bounds or {})
     return "\n".join(lines)

@@ -1,9 +1,20 @@
-"""Provenance of a run: versions of dabench, plugins and key libraries, the device, and the git sha if any."""
+"""Provenance of a run: versions of dabench, plugins and key libraries, the device, the hardware fingerprint, and
+the git sha if any.
+
+Runs are bit-identical only on the same machine and build: the CPU's vector capability, the thread count, the torch
+build and numpy's BLAS all change the last bits of floating-point results. :func:`hardware` records exactly those
+(plus the CPU model and GPU name) with a short ``fingerprint`` id, so ``dabench reproduce`` can say whether a
+re-run happened on the machine that made a record.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import platform
 import subprocess
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -47,6 +58,100 @@ def device_description(device: Any) -> str:
     return f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's "model name" from ``/proc/cpuinfo``; ``platform.processor()`` (or the machine type) elsewhere."""
+    try:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            name, sep, value = line.partition(":")
+            if sep and name.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _parallel_backend() -> str | None:
+    import torch
+
+    for line in torch.__config__.parallel_info().splitlines():
+        if line.startswith("ATen parallel backend:"):
+            return line.partition(":")[2].strip()
+    return None
+
+
+def _numpy_blas() -> list[dict[str, Any]]:
+    """numpy's BLAS libraries as threadpoolctl sees them (API, version, kernel architecture, threading layer)."""
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    numpy_dir = str(Path(np.__file__).resolve().parent)
+    keep = ("internal_api", "version", "architecture", "threading_layer")
+    blas = [
+        {k: info[k] for k in keep if k in info}
+        for info in threadpool_info()
+        if info.get("user_api") == "blas" and str(info.get("filepath", "")).startswith(numpy_dir)
+    ]
+    return sorted(blas, key=lambda b: json.dumps(b, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=1)
+def _static_hardware() -> dict[str, Any]:
+    """The parts of :func:`hardware` that cannot change within a process (computed once)."""
+    import torch
+
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_build": {
+            "version": torch.__version__,
+            "git_version": torch.version.git_version,
+            "debug": bool(torch.version.debug),
+            "cuda": torch.version.cuda,
+            "parallel_backend": _parallel_backend(),
+        },
+        "numpy_blas": _numpy_blas(),
+    }
+
+
+def fingerprint_of(fields: dict[str, Any]) -> str:
+    """Short id (12 hex digits of sha256 over the sorted JSON) of a hardware description; ``fingerprint`` itself is
+    left out, so the id of a stored description can be recomputed."""
+    body = {k: v for k, v in fields.items() if k != "fingerprint"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
+
+
+def hardware(device: Any = "cpu") -> dict[str, Any]:
+    """What makes floating-point results machine-specific: CPU model and vector capability, torch intra-op threads,
+    torch build, numpy's BLAS, the GPU name on CUDA, and their ``fingerprint`` id. Cheap: the static parts are
+    computed once per process."""
+    import torch
+
+    fields = {
+        **_static_hardware(),
+        "threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(device) if str(device).startswith("cuda") else None,
+    }
+    return {**fields, "fingerprint": fingerprint_of(fields)}
+
+
+def hardware_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """The fields (``fingerprint`` aside) in which two hardware descriptions differ, e.g. ``["threads"]``."""
+    return sorted(k for k in (a.keys() | b.keys()) - {"fingerprint"} if a.get(k) != b.get(k))
+
+
+def describe_hardware(hw: Mapping[str, Any] | None) -> str:
+    """One line: ``<fingerprint> (<cpu model>, <capability>, threads=<n>, torch <version>[, <gpu>])``."""
+    if not hw:
+        return "not recorded"
+    build = hw.get("torch_build") or {}
+    threads = hw.get("threads", "?")
+    parts = [str(hw.get("cpu_model", "?")), str(hw.get("cpu_capability", "?")), f"threads={threads}"]
+    parts.append(f"torch {build.get('version', '?')}")
+    if hw.get("gpu"):
+        parts.append(str(hw["gpu"]))
+    return f"{hw.get('fingerprint', '?')} ({', '.join(parts)})"
+
+
 def collect(device: Any, plugin_versions: dict[str, str]) -> dict[str, Any]:
     """Everything a record needs to say how its numbers were made."""
     from dabench import __version__
@@ -58,5 +163,6 @@ def collect(device: Any, plugin_versions: dict[str, str]) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "device": device_description(device),
+        "hardware": hardware(device),
         "git": git_sha(),
     }

@@ -1,4 +1,12 @@
-"""Typed façade over the plugin hooks: collects every component, validates, indexes by name, explains misses."""
+"""Typed façade over the plugin hooks: collects every component, validates, indexes by name, explains misses.
+
+Two plugins registering one name is a *conflict*: the name is dropped from its table (neither provider wins
+silently), the conflict is reported by ``dabench plugins`` / ``dabench list``, and only looking that name up fails
+(:class:`~dabench.errors.DuplicateNameError`, naming both plugins).
+
+:meth:`Registry.ref` and :meth:`Registry.shift_step` are the one place a run's components are identified: name,
+version and the providing plugin (distribution and version, plus a source hash for local installs).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from dabench.errors import DuplicateNameError, SpecError, UnknownComponentError
-from dabench.plugins import LoadedPlugins, PluginInfo, make_plugin_manager
-from dabench.specs import DatasetSpec, MethodSpec, MetricSpec, ShiftSpec, ValidatorSpec
+from dabench.plugins import InterruptWatch, LoadedPlugins, PluginInfo, describe, make_plugin_manager
+from dabench.specs import ComponentRef, DatasetSpec, MethodSpec, MetricSpec, ShiftSpec, ShiftStep, ValidatorSpec
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", DatasetSpec, ShiftSpec, MethodSpec, MetricSpec, ValidatorSpec)
@@ -24,15 +32,41 @@ KINDS: dict[str, tuple[str, type]] = {
 }
 
 
+@dataclass(frozen=True)
+class Conflict:
+    """One component name registered by several plugins (``plugins`` in load order); the name is unusable."""
+
+    kind: str
+    name: str
+    plugins: tuple[str, ...]
+
+    def error(self) -> DuplicateNameError:
+        return DuplicateNameError(self.kind, self.name, self.plugins)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who provides a component, as it enters run keys: ``plugin`` label and source ``code`` hash (may be empty)."""
+
+    plugin: str
+    code: str = ""
+
+
 @dataclass
 class ComponentTable(Generic[T]):
-    """All components of one kind, by name, with the plugin that provided each."""
+    """All components of one kind, by name, with the plugin that provided each.
+
+    ``conflicts`` maps a name registered by several plugins to their specs by plugin; such a name is in neither
+    ``specs`` nor ``names()``, and :meth:`get` raises :class:`DuplicateNameError` for it."""
 
     kind: str
     specs: dict[str, T] = field(default_factory=dict)
     providers: dict[str, str] = field(default_factory=dict)
+    conflicts: dict[str, dict[str, T]] = field(default_factory=dict)
 
     def get(self, name: str) -> T:
+        if name in self.conflicts:
+            raise DuplicateNameError(self.kind, name, self.conflicts[name])
         try:
             return self.specs[name]
         except KeyError:
@@ -40,6 +74,21 @@ class ComponentTable(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self.specs)
+
+    def add(self, spec: T, plugin: str) -> None:
+        """Register ``spec`` from ``plugin``; a second provider of one name turns it into a conflict."""
+        name = spec.name
+        if name in self.conflicts:
+            self.conflicts[name][plugin] = spec
+        elif name in self.specs:
+            self.conflicts[name] = {self.providers.pop(name): self.specs.pop(name), plugin: spec}
+            log.info("%s %r is registered by several plugins; it is unusable until one is blocked", self.kind, name)
+        else:
+            self.specs[name] = spec
+            self.providers[name] = plugin
+
+    def conflict_list(self) -> list[Conflict]:
+        return [Conflict(self.kind, name, tuple(self.conflicts[name])) for name in sorted(self.conflicts)]
 
     def __contains__(self, name: object) -> bool:
         return name in self.specs
@@ -74,8 +123,53 @@ class Registry:
     def plugin_versions(self) -> dict[str, str]:
         return {p.name: p.version for p in self.plugins if p.status == "loaded"}
 
+    def conflicts(self) -> list[Conflict]:
+        """Every name registered by more than one plugin, by kind then name."""
+        return [c for kind in KINDS for c in self.table(kind).conflict_list()]
 
-def _collect(loaded: LoadedPlugins, kind: str) -> ComponentTable[Any]:
+    def plugin(self, name: str) -> PluginInfo:
+        """The load report of the loaded plugin ``name``."""
+        for info in self.plugins:
+            if info.name == name and info.status == "loaded":
+                return info
+        raise UnknownComponentError("plugin", name, {p.name for p in self.plugins if p.status == "loaded"})
+
+    def origin(self, kind: str, name: str) -> Origin:
+        """The provider of component ``name`` of ``kind`` (raises for unknown or conflicting names)."""
+        table = self.table(kind)
+        table.get(name)
+        info = self.plugin(table.providers[name])
+        return Origin(plugin=info.label(), code=info.code())
+
+    def ref(self, kind: str, name: str, domain: str | None = None) -> ComponentRef:
+        """The :class:`ComponentRef` a run records for ``name`` (optionally ``name:domain``), provider included."""
+        spec = self.table(kind).get(name)
+        origin = self.origin(kind, name)
+        return ComponentRef(name=name, version=spec.version, domain=domain, plugin=origin.plugin, code=origin.code)
+
+    def shift_step(self, name: str, intensity: float, options: Mapping[str, Any] | None = None) -> ShiftStep:
+        """The :class:`ShiftStep` a run records for shift ``name`` at ``intensity``, provider included."""
+        spec = self.shifts.get(name)
+        origin = self.origin("shift", name)
+        return ShiftStep(
+            name=name,
+            version=spec.version,
+            intensity=intensity,
+            options=dict(options or {}),
+            plugin=origin.plugin,
+            code=origin.code,
+        )
+
+    def default_metrics(self, task_type: str) -> tuple[str, ...]:
+        """Names of every metric for ``task_type``, conflicting ones included (so a run that needs one fails)."""
+        names = {m.name for m in self.metrics if m.task_type == task_type}
+        names |= {
+            n for n, specs in self.metrics.conflicts.items() if any(s.task_type == task_type for s in specs.values())
+        }
+        return tuple(sorted(names))
+
+
+def _collect(loaded: LoadedPlugins, kind: str, watch: InterruptWatch) -> ComponentTable[Any]:
     hook_name, cls = KINDS[kind]
     table: ComponentTable[Any] = ComponentTable(kind)
     caller = getattr(loaded.manager.hook, hook_name)
@@ -85,17 +179,19 @@ def _collect(loaded: LoadedPlugins, kind: str) -> ComponentTable[Any]:
             for spec in specs:
                 if not isinstance(spec, cls):
                     raise SpecError(f"{hook_name} returned {type(spec).__name__}, expected {cls.__name__}")
-        except Exception as exc:  # noqa: BLE001 - a plugin's broken hook is reported, never fatal to others
+            names = [spec.name for spec in specs]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise SpecError(f"{hook_name} returned {', '.join(map(repr, repeated))} more than once")
+        except BaseException as exc:  # noqa: BLE001 - a plugin's broken hook is reported, never fatal to others
+            watch.reraise_if_real(exc)
             log.warning("plugin %s: %s failed: %s", impl.plugin_name, hook_name, exc)
             loaded.infos.append(
-                PluginInfo(impl.plugin_name, hook_name, "", "", "failed", f"{hook_name}: {type(exc).__name__}: {exc}")
+                PluginInfo(impl.plugin_name, hook_name, "", "", "failed", f"{hook_name}: {describe(exc)}")
             )
             continue
         for spec in specs:
-            if spec.name in table.specs:
-                raise DuplicateNameError(kind, spec.name, [table.providers[spec.name], impl.plugin_name])
-            table.specs[spec.name] = spec
-            table.providers[spec.name] = impl.plugin_name
+            table.add(spec, impl.plugin_name)
     return table
 
 
@@ -104,7 +200,8 @@ def build_registry(
 ) -> Registry:
     """Load plugins (fresh manager) and collect every component kind."""
     loaded = make_plugin_manager(extra_plugins, env=env)
-    tables = {kind: _collect(loaded, kind) for kind in KINDS}
+    with InterruptWatch().watching() as watch:
+        tables = {kind: _collect(loaded, kind, watch) for kind in KINDS}
     return Registry(
         datasets=tables["dataset"],
         shifts=tables["shift"],

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dabench.errors import SpecError, did_you_mean
+from dabench.hyperparams import ParamRange
 from dabench.registry import Registry
-from dabench.specs import ComponentRef, DatasetSpec, RunSpec, ShiftStep
+from dabench.specs import ComponentRef, DatasetSpec, MethodSpec, RunSpec, ShiftStep
 
 PROTOCOLS = ("uda", "dann4")
 DEFAULT_TEST_INTENSITIES = {"noise": tuple(round(0.1 * i, 1) for i in range(13)), "blur": (1.0, 3.0, 5.0, 7.0, 9.0)}
@@ -79,14 +80,40 @@ def coerce(name: str, value: Any, default: Any) -> Any:
         if isinstance(default, list | tuple | dict) and isinstance(value, str):
             return json.loads(value)
         return value if kind is not str else str(value)
-    except (TypeError, ValueError, json.JSONDecodeError):
+    except (TypeError, ValueError, OverflowError, json.JSONDecodeError):
         raise SpecError(f"parameter {name}={value!r} is not a valid {kind.__name__} (default {default!r}).") from None
 
 
+def check_param(method: MethodSpec, key: str, value: Any) -> Any:
+    """``value`` for parameter ``key`` of ``method``, typed like its default and inside its declared range; an unknown
+    name, a wrong type or an out-of-range value raises :class:`SpecError`."""
+    if key not in method.defaults:
+        valid = ", ".join(sorted(method.defaults)) or "(none)"
+        raise SpecError(
+            f"method {method.name!r} has no parameter {key!r}.{did_you_mean(key, method.defaults)} "
+            f"Valid parameters: {valid}."
+        )
+    typed = coerce(key, value, method.defaults[key])
+    check_range(method, key, typed)
+    return typed
+
+
+def check_range(method: MethodSpec, key: str, value: Any) -> None:
+    """Raise :class:`SpecError` when ``value`` is outside ``method``'s declared range for ``key`` (if any)."""
+    declared = method.param_ranges.get(key)
+    if declared is not None:
+        ParamRange.of(declared).check(key, value, owner=f"method {method.name!r}")
+
+
 def resolve_params(
-    method: str, defaults: Mapping[str, Any], dataset: DatasetSpec, user: Mapping[str, Any]
+    method: str,
+    defaults: Mapping[str, Any],
+    dataset: DatasetSpec,
+    user: Mapping[str, Any],
+    spec: MethodSpec | None = None,
 ) -> dict[str, Any]:
-    """``defaults ← dataset.param_overrides["*"] ← dataset.param_overrides[method] ← user``, typed and validated."""
+    """``defaults ← dataset.param_overrides["*"] ← dataset.param_overrides[method] ← user``, typed and validated;
+    with ``spec``, every resolved value must also lie in the method's declared ``param_ranges``."""
     resolved = dict(defaults)
     for layer in (dataset.param_overrides.get("*", {}), dataset.param_overrides.get(method, {})):
         resolved.update({k: v for k, v in layer.items() if k in defaults})
@@ -97,6 +124,9 @@ def resolve_params(
                 f"method {method!r} has no parameter {key!r}.{did_you_mean(key, defaults)} Valid parameters: {valid}."
             )
         resolved[key] = coerce(key, value, defaults[key])
+    if spec is not None:
+        for key, value in resolved.items():
+            check_range(spec, key, value)
     return resolved
 
 
@@ -111,12 +141,17 @@ def dataset_ref(registry: Registry, text: str) -> tuple[DatasetSpec, ComponentRe
         raise SpecError(
             f"dataset {name!r} has no domain {head!r}.{did_you_mean(head, spec.domains)} Valid domains: {options}."
         )
-    return spec, ComponentRef(name=name, version=spec.version, domain=domain or None)
+    return spec, registry.ref("dataset", name, domain or None)
 
 
 def parse_shift_chain(registry: Registry, text: str, intensity: float | None = None) -> tuple[ShiftStep, ...]:
     """Parse ``noise:0.8+blur:3`` (or ``noise`` with ``intensity``) into validated :class:`ShiftStep` objects."""
     if not text or text == "none":
+        if intensity is not None:
+            raise SpecError(
+                f"--intensity {intensity:g} needs a --shift to apply to: name one shift without ':X', e.g. "
+                f"--shift noise --intensity {intensity:g} (see 'dabench list shifts')."
+            )
         return ()
     parts = text.split("+")
     if intensity is not None and (len(parts) != 1 or ":" in parts[0]):
@@ -145,7 +180,7 @@ def parse_shift_chain(registry: Registry, text: str, intensity: float | None = N
                 valid = ", ".join(sorted(spec.defaults)) or "(none)"
                 raise SpecError(f"shift {spec.name!r} has no option {key!r}. Valid options: {valid}.")
             options[key] = coerce(key, val, spec.defaults[key])
-        steps.append(ShiftStep(name=spec.name, version=spec.version, intensity=level, options=options))
+        steps.append(registry.shift_step(spec.name, level, options))
     return tuple(steps)
 
 
@@ -166,27 +201,57 @@ def resolve(request: RunRequest, registry: Registry) -> RunSpec:
         )
     if request.interval not in ("percentile", "bca"):
         raise SpecError(f"unknown interval {request.interval!r}: use percentile or bca.")
-    if request.seed < 0 or request.n_bootstrap < 0:
-        raise SpecError("--seed and the number of bootstrap replicates must be non-negative integers.")
-    metric_names = request.metrics or tuple(m.name for m in registry.metrics if m.task_type == dataset.task_type)
-    metrics = tuple(ComponentRef(name=m, version=registry.metrics.get(m).version) for m in metric_names)
+    if request.seed < 0:
+        raise SpecError(f"seed {request.seed} is negative: a seed is an integer >= 0 (e.g. --seed 0).")
+    if request.n_bootstrap < 0:
+        raise SpecError(
+            f"n_bootstrap {request.n_bootstrap} is negative: give the number of bootstrap replicates, 0 (no "
+            "intervals) or more (e.g. --n-bootstrap 1000)."
+        )
+    if request.protocol == "dann4" and request.intensity is not None:
+        raise SpecError(
+            "--intensity does not apply to --protocol dann4: give the test intensities with "
+            "--test-intensities (e.g. 0,0.5,1)."
+        )
+    check_task_types(registry, dataset, request.metrics or (), request.target)
+    metric_names = request.metrics or registry.default_metrics(dataset.task_type)
+    metrics = tuple(registry.ref("metric", m) for m in metric_names)
     study = resolve_study(request, registry) if request.protocol == "dann4" else {}
     if request.protocol != "dann4" and (request.da_dataset or request.da_shift or request.test_intensities):
         raise SpecError("--da-dataset, --da-shift and --test-intensities belong to --protocol dann4.")
     shift = study.pop("shift", None)
     return RunSpec(
-        method=ComponentRef(name=method.name, version=method.version),
+        method=registry.ref("method", method.name),
         dataset=dataset_component,
         target=target_component,
         shift=shift if shift is not None else parse_shift_chain(registry, request.shift or "", request.intensity),
         metrics=metrics,
-        params=resolve_params(method.name, method.defaults, dataset, request.params),
+        params=resolve_params(method.name, method.defaults, dataset, request.params, method),
         protocol=request.protocol,
         seed=request.seed,
         n_bootstrap=request.n_bootstrap,
         interval=request.interval,
         **study,
     )
+
+
+def check_task_types(registry: Registry, dataset: DatasetSpec, metrics: Iterable[str], target: str | None) -> None:
+    """The target dataset and every requested metric must be registered and of the dataset's task type."""
+    if target:
+        target_spec = dataset_ref(registry, target)[0]
+        if target_spec.task_type != dataset.task_type:
+            raise SpecError(
+                f"target {target_spec.name!r} is a {target_spec.task_type} dataset; source {dataset.name!r} is "
+                f"{dataset.task_type}: pick a target of the same task type (see 'dabench list datasets')."
+            )
+    for name in metrics:
+        metric = registry.metrics.get(name)
+        if metric.task_type != dataset.task_type:
+            valid = ", ".join(m.name for m in registry.metrics if m.task_type == dataset.task_type)
+            raise SpecError(
+                f"metric {name!r} is for {metric.task_type} tasks; dataset {dataset.name!r} is "
+                f"{dataset.task_type}. Metrics for {dataset.task_type}: {valid}."
+            )
 
 
 def resolve_study(request: RunRequest, registry: Registry) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 The protocol (:mod:`dabench.protocols`) decides what the method sees and which labelled test domains the runner
 keeps.
 
+Non-finite outputs (logits) on any test domain raise :class:`~dabench.errors.RunDiverged`, so a method whose own
+loop does not guard against divergence is still recorded as a failed, diverged run, never ``ok`` with NaN metrics.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dabench import protocols, provenance
 from dabench.bootstrap import Estimate, bootstrap
 from dabench.builtins.validators import is_collapsed
 from dabench.datasource import DataSource
+from dabench.errors import RunDiverged
 from dabench.protocols import TestDomains
 from dabench.registry import Registry
 from dabench.seeding import Seeds
@@ -86,7 +89,9 @@ def evaluate(
     predictor: Predictor, tests: TestDomains, spec: RunSpec, registry: Registry, seeds: Seeds
 ) -> tuple[dict[str, dict[str, Estimate]], dict[str, dict[str, float]], dict[str, int]]:
     """Every metric (with its bootstrap interval) and every validator on every test domain; test domains are built
-    one at a time, so a grid of shifted test sets never sits in memory at once."""
+    one at a time, so a grid of shifted test sets never sits in memory at once. The primary metric (the spec's
+    first) also keeps its replicates on the per-sample stream (``Estimate.paired``): the seed depends on the run
+    seed and the domain only, so runs of other methods with that seed share those resamples (paired ranking)."""
     metrics: dict[str, dict[str, Estimate]] = {}
     validators: dict[str, dict[str, float]] = {}
     sizes: dict[str, int] = {}
@@ -94,6 +99,8 @@ def evaluate(
         split = make()
         sizes[f"test_{domain}"] = len(split)
         logits, features = predict(predictor, split.images)
+        if not bool(torch.isfinite(logits).all()):  # backstop for methods whose training loop does not check
+            raise RunDiverged(f"non-finite outputs on test domain {domain!r}")
         probs = torch.softmax(logits.double(), dim=1).numpy()
         y_true = split.labels.numpy()
         groups = split.groups.numpy() if split.groups is not None else None
@@ -107,8 +114,9 @@ def evaluate(
                 seed=seed,
                 groups=groups,
                 interval=spec.interval,
+                paired=index == 0,  # the primary metric keeps its per-sample-stream replicates for paired ranking
             )
-            for ref in spec.metrics
+            for index, ref in enumerate(spec.metrics)
         }
         validators[domain] = run_validators(probs, features, registry)
     return metrics, validators, sizes

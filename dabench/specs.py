@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from dabench.errors import SpecError
+from dabench.hyperparams import ParamRange, checked_ranges
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 
 TaskType = Literal["classification", "segmentation"]
 TASK_TYPES: tuple[TaskType, ...] = ("classification", "segmentation")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: components carry their provider (``plugin``, and ``code`` for local installs); 1: name and version only."""
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -202,7 +204,11 @@ class Method(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class MethodSpec:
-    """An adaptation method. ``build(params)`` returns a :class:`Method`; ``defaults`` lists every parameter."""
+    """An adaptation method. ``build(params)`` returns a :class:`Method`; ``defaults`` lists every parameter.
+
+    ``param_ranges`` declares the valid range of numeric parameters (name -> :class:`~dabench.hyperparams.ParamRange`
+    or a ``(low, high)`` tuple of inclusive bounds, ``None`` = unbounded; e.g. ``TRAINING_RANGES``); resolved values
+    outside it are rejected before a run starts."""
 
     name: str
     build: Callable[[Mapping[str, Any]], Method]
@@ -211,9 +217,12 @@ class MethodSpec:
     version: str = "1"
     task_types: tuple[TaskType, ...] = ("classification",)
     description: str = ""
+    param_ranges: Mapping[str, ParamRange | tuple[float | None, float | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_name("method", self.name)
+        ranges = checked_ranges(f"method {self.name!r}", self.defaults, self.param_ranges)
+        object.__setattr__(self, "param_ranges", ranges)
         if not isinstance(self.paper, Citation):
             raise SpecError(f"method {self.name!r} must cite its paper with a dabench.Citation.")
         for task_type in self.task_types:
@@ -279,11 +288,15 @@ class ValidatorSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class ComponentRef:
-    """A component by name and version, as recorded in a run."""
+    """A component by name and version, as recorded in a run, with its provider: ``plugin`` is the distribution
+    and version (``"dabench 0.1.0"``, ``"(explicit)"``) and ``code`` a source hash for local installs (see
+    ``docs/design.md``, "What enters the run key"). Both are empty in records of schema 1."""
 
     name: str
     version: str
     domain: str | None = None
+    plugin: str = ""
+    code: str = ""
 
     def label(self) -> str:
         return f"{self.name}:{self.domain}" if self.domain else self.name
@@ -297,6 +310,8 @@ class ShiftStep:
     version: str
     intensity: float
     options: Mapping[str, Any] = field(default_factory=dict)
+    plugin: str = ""
+    code: str = ""
 
     def label(self) -> str:
         extra = "".join(f",{k}={self.options[k]}" for k in sorted(self.options))
@@ -306,7 +321,7 @@ class ShiftStep:
         out: dict[str, Any] = {"name": self.name, "version": self.version, "intensity": self.intensity}
         if self.options:
             out["options"] = {k: self.options[k] for k in sorted(self.options)}
-        return out
+        return out | _provider(self.plugin, self.code)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -367,10 +382,31 @@ class RunSpec:
 
     @classmethod
     def from_canonical(cls, data: Mapping[str, Any]) -> RunSpec:
-        """Rebuild a spec from :meth:`canonical` output (as stored in a record)."""
+        """Rebuild a spec from :meth:`canonical` output (as stored in a record).
+
+        Reads schema 2 (round-trips exactly) and schema 1 (no ``plugin``/``code`` fields: they load empty, and the
+        rebuilt spec's :meth:`key` is a schema-2 key, which no resolved run shares)."""
 
         def ref(d: Mapping[str, Any] | None) -> ComponentRef | None:
-            return ComponentRef(name=d["name"], version=d["version"], domain=d.get("domain")) if d else None
+            if not d:
+                return None
+            return ComponentRef(
+                name=d["name"],
+                version=d["version"],
+                domain=d.get("domain"),
+                plugin=d.get("plugin", ""),
+                code=d.get("code", ""),
+            )
+
+        def step(s: Mapping[str, Any]) -> ShiftStep:
+            return ShiftStep(
+                name=s["name"],
+                version=s["version"],
+                intensity=s["intensity"],
+                options=s.get("options", {}),
+                plugin=s.get("plugin", ""),
+                code=s.get("code", ""),
+            )
 
         method, dataset = ref(data["method"]), ref(data["dataset"])
         assert method is not None and dataset is not None
@@ -378,19 +414,13 @@ class RunSpec:
             method=method,
             dataset=dataset,
             target=ref(data.get("target")),
-            shift=tuple(
-                ShiftStep(name=s["name"], version=s["version"], intensity=s["intensity"], options=s.get("options", {}))
-                for s in data["shift"]
-            ),
+            shift=tuple(step(s) for s in data["shift"]),
             metrics=tuple(r for r in (ref(m) for m in data["metrics"]) if r is not None),
             params=dict(data["params"]),
             protocol=data["protocol"],
             seed=data["seed"],
             da_dataset=ref(data.get("da_dataset")),
-            da_shift=tuple(
-                ShiftStep(name=s["name"], version=s["version"], intensity=s["intensity"], options=s.get("options", {}))
-                for s in data.get("da_shift", [])
-            ),
+            da_shift=tuple(step(s) for s in data.get("da_shift", [])),
             test_intensities=tuple(data.get("test_intensities", ())),
             interval=data.get("interval", "percentile"),
             n_bootstrap=data.get("n_bootstrap", 1000),
@@ -401,4 +431,9 @@ def _ref(ref: ComponentRef) -> dict[str, Any]:
     out: dict[str, Any] = {"name": ref.name, "version": ref.version}
     if ref.domain:
         out["domain"] = ref.domain
-    return out
+    return out | _provider(ref.plugin, ref.code)
+
+
+def _provider(plugin: str, code: str) -> dict[str, str]:
+    """The provider fields of a canonical component (absent when unknown, as in schema-1 records)."""
+    return ({"plugin": plugin} if plugin else {}) | ({"code": code} if code else {})

@@ -1,46 +1,66 @@
 """Sweep files: a TOML file expands into a grid of fully resolved run specs (nothing runs here; see
-:mod:`dabench.sweep`).
+:mod:`dabench.sweep`). This docstring is the reference of the format; ``sweeps/*.toml`` are worked examples.
 
 File format::
 
-    name = "digits_noise"
-    [grid]                       # every combination runs
-    method = ["source_only", "dann", "adabn"]
-    dataset = ["digits"]
+    name = "digits_noise"        # optional string; default: the file name without .toml
+    [grid]                       # required; every combination of its lists runs
+    method = ["source_only", "dann", "adabn"]   # required, at least one method
+    dataset = ["digits"]         # optional; default ["digits"]; NAME or NAME:DOMAIN
     target = []                  # optional; empty means the dataset itself
-    shift = ["noise:0.8"]        # shift chains, as on the command line
-    seed = [0, 1, 2]
-    [grid.params]                # optional parameter axes, applied to methods that have the parameter
+    shift = ["noise:0.8"]        # optional; shift chains as on the command line; default ["none"]
+    seed = [0, 1, 2]             # optional; integers >= 0; default [0]
+    [grid.params]                # optional parameter axes (non-empty lists), for the methods that have them
     lambda_max = [0.1, 1.0]
-    [params]                     # fixed parameters for every method that has them
+    [params]                     # optional fixed parameters for every method of the grid that has them
     epochs = 15
-    [params.dann]                # fixed parameters for one method
+    [params.dann]                # optional fixed parameters for one method (it must be in a grid)
     gamma = 10.0
-    [options]
-    protocol = "uda"
-    n_bootstrap = 1000
-    metrics = ["accuracy"]       # optional; default: every metric of the task type
+    [options]                    # optional
+    protocol = "uda"             # "uda" (default) or "dann4"
+    n_bootstrap = 1000           # integer >= 0 (0: no intervals); default 1000
+    metrics = ["accuracy"]       # non-empty list; default: every metric of the task type
+    interval = "percentile"      # "percentile" (default) or "bca"
 
-For the DANN study's protocol (``protocol = "dann4"``) the grid also takes ``da_dataset`` and ``da_shift`` (shift
-chains making D from C, e.g. ``["none", "noise:0.3"]``), ``shift`` names the test shift, and
-``options.test_intensities`` lists where it is evaluated.
+``grid`` may also be a list of tables (``[[grid]]``), expanded one after the other (e.g. the baseline once, the DA
+method over a DA-intensity grid); ``[params]`` and ``[options]`` apply to all of them. For the DANN study's protocol
+(``protocol = "dann4"``) a grid also takes ``da_dataset`` and ``da_shift`` (shift chains making D from C, e.g.
+``["none", "noise:0.3"]``), ``shift`` names the test shift, and ``options.test_intensities`` (a non-empty list of
+numbers) lists where it is evaluated. Parameter values are typed like the method's defaults and must lie in its
+declared ranges (``dabench list methods``).
+
+Anything else is an error before anything runs: an unknown key or table (with "did you mean"), a value of the wrong
+type, an empty file or one without ``[grid]``. Every message names the file and the key path (``options.n_bootstrap``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import math
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dabench.errors import SpecError
+from dabench.errors import DabenchError, SpecError, closest_name, did_you_mean
 from dabench.registry import Registry
-from dabench.resolve import RunRequest, resolve
+from dabench.resolve import PROTOCOLS, RunRequest, check_param, dataset_ref, parse_shift_chain, resolve
 from dabench.specs import RunSpec
 
-_GRID_KEYS = {"method", "dataset", "target", "shift", "seed", "params", "da_dataset", "da_shift"}
+TOP_KEYS = ("name", "grid", "params", "options")
+GRID_KEYS = ("method", "dataset", "target", "shift", "seed", "params", "da_dataset", "da_shift")
+OPTION_KEYS = ("protocol", "n_bootstrap", "metrics", "interval", "test_intensities")
+INTERVALS = ("percentile", "bca")
+NEEDS_GRID = (
+    'a sweep file needs a [grid] table with at least `method`, e.g. [grid] method = ["source_only"] '
+    "dataset = [\"digits\"]; see 'python -m pydoc dabench.sweepfile' for the format"
+)
+
+
+class SweepFileError(SpecError):
+    """A mistake in a sweep file; the message names the file and the key path."""
 
 
 @dataclass(frozen=True)
@@ -49,22 +69,295 @@ class Sweep:
     specs: tuple[RunSpec, ...]
 
 
+@dataclass(frozen=True)
+class _Options:
+    protocol: str = "uda"
+    n_bootstrap: int = 1000
+    metrics: tuple[str, ...] | None = None
+    interval: str = "percentile"
+    test_intensities: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class _Grid:
+    path: str
+    methods: list[str]
+    datasets: list[str]
+    targets: list[str | None]
+    shifts: list[str]
+    seeds: list[int]
+    da_datasets: list[str | None]
+    da_shifts: list[str | None]
+    axes: dict[str, list[Any]]
+
+
+class _File:
+    """The file being read, for error messages."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def error(self, path: str, message: str) -> SweepFileError:
+        where = f"sweep file {self.name!r}" + (f", {path}" if path else "")
+        return SweepFileError(f"{where}: {message}")
+
+    @contextlib.contextmanager
+    def at(self, path: str) -> Iterator[None]:
+        """Re-raise a :class:`DabenchError` from validation with the file and ``path`` in front."""
+        try:
+            yield
+        except SweepFileError:
+            raise
+        except DabenchError as exc:
+            raise self.error(path, str(exc)) from None
+
+
 def load_sweep(path: Path, registry: Registry) -> Sweep:
     """Parse and fully resolve a sweep file; any invalid entry is a :class:`SpecError` before anything runs."""
+    file = _File(str(path))
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SpecError(f"sweep file {str(path)!r} does not exist.") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SpecError(f"sweep file {str(path)!r} is not valid TOML: {exc}.") from None
-    return Sweep(name=str(data.get("name", path.stem)), specs=tuple(expand(data, registry, str(path))))
+    except UnicodeDecodeError:
+        raise file.error("", "is not UTF-8 text; a sweep file is a TOML file.") from None
+    except OSError as exc:
+        raise file.error("", f"cannot be read: {exc.strerror or exc}.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise file.error("", f"is not valid TOML: {exc}.") from None
+    specs = tuple(expand(data, registry, str(path)))
+    return Sweep(name=data.get("name", path.stem), specs=specs)
 
 
-def _list(grid: Mapping[str, Any], key: str, default: list[Any], where: str) -> list[Any]:
-    value = grid.get(key, default)
+def expand(data: Mapping[str, Any], registry: Registry, where: str = "sweep") -> Iterator[RunSpec]:
+    """Validate ``data`` (a parsed sweep file) and yield the resolved spec of every grid point, without duplicates,
+    in a stable order."""
+    file = _File(where)
+    _check_keys(file, "", data, TOP_KEYS)
+    if "name" in data and (not isinstance(data["name"], str) or not data["name"].strip()):
+        raise file.error("name", f'must be a non-empty string, e.g. name = "digits_noise"; got {_show(data["name"])}.')
+    options = _options(file, _table(file, "options", data.get("options", {})), registry)
+    grids = [_grid(file, path, table, options, registry) for path, table in _grid_tables(file, data)]
+    fixed = _table(file, "params", data.get("params", {}))
+    _check_fixed(file, fixed, [g.methods for g in grids], registry)
+    seen: set[str] = set()
+    for grid in grids:
+        for spec in _expand_grid(file, grid, fixed, options, registry):
+            if spec.key() not in seen:
+                seen.add(spec.key())
+                yield spec
+
+
+# ------------------------------------------------------------------------------------------------ tables
+
+
+def _show(value: Any) -> str:
+    """A value and its TOML type, for messages: ``'lots' (a string)``."""
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array"}
+    kind = "a table" if isinstance(value, dict) else kinds.get(type(value), type(value).__name__)
+    return f"{value!r} ({kind})"
+
+
+def _table(file: _File, path: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise file.error(path, f"must be a table ([{path}] with key = value lines); got {_show(value)}.")
+    return value
+
+
+def _check_keys(file: _File, path: str, table: Mapping[str, Any], valid: Sequence[str]) -> None:
+    """Every key of ``table`` must be one of ``valid``; the error lists the unknown ones with suggestions."""
+    unknown = [key for key in table if key not in valid]
+    if not unknown:
+        return
+    prefix = f"{path}." if path else ""
+    shown = ", ".join(f"[{prefix}{k}]" if isinstance(table[k], dict) else repr(k) for k in unknown)
+    if len(unknown) == 1:
+        hint = did_you_mean(unknown[0], valid)
+    else:
+        pairs = [(k, closest_name(k, valid)) for k in unknown]
+        hint = "".join(f" {k!r}: did you mean {m!r}?" for k, m in pairs if m is not None)
+    label = "grid" if path.startswith("grid") else path or "top-level"
+    inside = f" in [{path}]" if path else " at the top level"
+    raise file.error(path, f"unknown {label} keys: {shown}.{hint} Valid keys{inside}: {', '.join(valid)}.")
+
+
+def _grid_tables(file: _File, data: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    if "grid" not in data:
+        raise file.error("", NEEDS_GRID + ".")
+    value = data["grid"]
+    if isinstance(value, dict):
+        return [("grid", value)]
+    if isinstance(value, list) and value and all(isinstance(t, dict) for t in value):
+        return [(f"grid[{i}]", t) for i, t in enumerate(value)]
+    raise file.error("grid", f"must be a table ([grid]) or tables ([[grid]]); got {_show(value)}.")
+
+
+def _offender(key: str, value: Any, ok: Callable[[Any], bool]) -> str | None:
+    """What is wrong with a list value, for messages (``got 3 (an integer)``, ``seed[0] is 1.5 (a number)``), or
+    None when it is a list of good items."""
     if not isinstance(value, list):
-        raise SpecError(f"{where}: grid.{key} must be a list, e.g. {key} = [{default[0]!r}].")
-    return value or default
+        return f"got {_show(value)}"
+    bad = next((i for i, item in enumerate(value) if not ok(item)), None)
+    return None if bad is None else f"{key}[{bad}] is {_show(value[bad])}"
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _strings(file: _File, path: str, table: Mapping[str, Any], key: str, *, example: str) -> list[str]:
+    value = table.get(key, [])
+    wrong = _offender(key, value, lambda item: isinstance(item, str))
+    if wrong is not None:
+        raise file.error(f"{path}.{key}", f"must be a list of strings, e.g. {key} = [{example}]; {wrong}.")
+    return list(value)
+
+
+def _options(file: _File, table: Mapping[str, Any], registry: Registry) -> _Options:
+    _check_keys(file, "options", table, OPTION_KEYS)
+    protocol = table.get("protocol", "uda")
+    if protocol not in PROTOCOLS:
+        hint = did_you_mean(protocol, PROTOCOLS) if isinstance(protocol, str) else ""
+        raise file.error("options.protocol", f"must be one of {', '.join(PROTOCOLS)}; got {_show(protocol)}.{hint}")
+    n_bootstrap = table.get("n_bootstrap", 1000)
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 0:
+        raise file.error(
+            "options.n_bootstrap", f"must be an integer >= 0 (0: no intervals), e.g. 1000; got {_show(n_bootstrap)}."
+        )
+    interval = table.get("interval", "percentile")
+    if interval not in INTERVALS:
+        raise file.error("options.interval", f"must be one of {', '.join(INTERVALS)}; got {_show(interval)}.")
+    metrics = None
+    if "metrics" in table:
+        metrics = _strings(file, "options", table, "metrics", example='"accuracy"')
+        if not metrics:
+            raise file.error(
+                "options.metrics", 'must list at least one metric (or be left out for all), e.g. ["accuracy"].'
+            )
+        with file.at("options.metrics"):
+            for name in metrics:
+                registry.metrics.get(name)
+    intensities = None
+    if "test_intensities" in table:
+        intensities = table["test_intensities"]
+        if protocol != "dann4":
+            raise file.error("options.test_intensities", 'belongs to protocol "dann4" (options.protocol = "dann4").')
+        wrong = _offender("test_intensities", intensities, _is_number) or ("got []" if not intensities else None)
+        if wrong is not None:
+            raise file.error(
+                "options.test_intensities", f"must be a non-empty list of numbers, e.g. [0, 0.5, 1]; {wrong}."
+            )
+    return _Options(
+        protocol=protocol,
+        n_bootstrap=n_bootstrap,
+        metrics=tuple(metrics) if metrics is not None else None,
+        interval=interval,
+        test_intensities=tuple(float(v) for v in intensities) if intensities is not None else None,
+    )
+
+
+# ------------------------------------------------------------------------------------------------- grids
+
+
+def _grid(file: _File, path: str, table: Mapping[str, Any], options: _Options, registry: Registry) -> _Grid:
+    """Validate one grid table axis by axis (every name exists, every value has the right type)."""
+    _check_keys(file, path, table, GRID_KEYS)
+    methods = _strings(file, path, table, "method", example='"source_only", "dann"')
+    datasets = _strings(file, path, table, "dataset", example='"digits"') or ["digits"]
+    targets = _strings(file, path, table, "target", example='"usps"')
+    shifts = _strings(file, path, table, "shift", example='"noise:0.8"')
+    da_datasets = _strings(file, path, table, "da_dataset", example='"mnist"')
+    da_shifts = _strings(file, path, table, "da_shift", example='"none", "noise:0.5"')
+    for key in ("da_dataset", "da_shift"):
+        if key in table and options.protocol != "dann4":
+            raise file.error(
+                f"{path}.{key}", 'belongs to protocol "dann4": set options.protocol = "dann4" or remove it.'
+            )
+    seeds = table.get("seed", [])
+    wrong = _offender("seed", seeds, _is_count)
+    if wrong is not None:
+        raise file.error(f"{path}.seed", f"must be a list of integers >= 0, e.g. seed = [0, 1, 2]; {wrong}.")
+    if options.protocol == "dann4" and not shifts:
+        raise file.error(f"{path}.shift", 'protocol "dann4" needs the test shift by name, e.g. shift = ["noise"].')
+    for key, names in (("dataset", datasets), ("target", targets), ("da_dataset", da_datasets)):
+        with file.at(f"{path}.{key}"):
+            for name in names:
+                dataset_ref(registry, name)
+    for key, chains in (("shift", shifts if options.protocol == "uda" else []), ("da_shift", da_shifts)):
+        with file.at(f"{path}.{key}"):
+            for chain in chains:
+                parse_shift_chain(registry, chain)
+    if not methods:
+        raise file.error(f"{path}.method", NEEDS_GRID + ".")
+    with file.at(f"{path}.method"):
+        specs = [registry.methods.get(m) for m in methods]
+    axes = _table(file, f"{path}.params", table.get("params", {}))
+    for key, values in axes.items():
+        where = f"{path}.params.{key}"
+        if not isinstance(values, list) or not values:
+            raise file.error(
+                where, f"must be a non-empty list of values, e.g. {key} = [0.1, 1.0]; got {_show(values)}."
+            )
+        owners = [s for s in specs if key in s.defaults]
+        if not owners:
+            raise file.error(where, _no_owner(key, specs))
+        with file.at(where):
+            for spec, value in itertools.product(owners, values):
+                check_param(spec, key, value)
+    return _Grid(
+        path=path,
+        methods=methods,
+        datasets=datasets,
+        targets=list(targets) or [None],
+        shifts=shifts or ["none"],
+        seeds=seeds or [0],
+        da_datasets=list(da_datasets) or [None],
+        da_shifts=[None if s == "none" else s for s in da_shifts] or [None],
+        axes=axes,
+    )
+
+
+def _no_owner(key: str, specs: Sequence[Any]) -> str:
+    known = sorted({k for s in specs for k in s.defaults})
+    methods = ", ".join(s.name for s in specs)
+    return (
+        f"no method in the grid has parameter {key!r} (methods: {methods}).{did_you_mean(key, known)} "
+        f"Valid parameters: {', '.join(known)}."
+    )
+
+
+def _check_fixed(file: _File, fixed: Mapping[str, Any], grid_methods: list[list[str]], registry: Registry) -> None:
+    """``[params]``: shared values must suit every grid method that has them; ``[params.M]`` tables need M in a
+    grid and check every key against M's parameters."""
+    in_grid = list(dict.fromkeys(m for methods in grid_methods for m in methods))
+    specs = [registry.methods.get(m) for m in in_grid]
+    for key, value in fixed.items():
+        where = f"params.{key}"
+        if isinstance(value, dict):
+            with file.at(where):
+                spec = registry.methods.get(key)
+            if key not in in_grid:
+                raise file.error(
+                    where,
+                    f"sets parameters of method {key!r}, which no grid runs: add it to a grid's "
+                    "method list or remove the table.",
+                )
+            for name, item in value.items():
+                with file.at(f"{where}.{name}"):
+                    check_param(spec, name, item)
+            continue
+        owners = [s for s in specs if key in s.defaults]
+        if not owners:
+            raise file.error(where, _no_owner(key, specs))
+        if isinstance(value, list):
+            raise file.error(where, f"takes one value; to sweep over {_show(value)} list it under [grid.params].")
+        with file.at(where):
+            for spec in owners:
+                check_param(spec, key, value)
 
 
 def _params_for(method: str, defaults: Mapping[str, Any], fixed: Mapping[str, Any], axis: Mapping[str, Any]) -> dict:
@@ -73,54 +366,20 @@ def _params_for(method: str, defaults: Mapping[str, Any], fixed: Mapping[str, An
     return {**shared, **{k: v for k, v in axis.items() if k in defaults}, **own}
 
 
-def _check_param_names(
-    registry: Registry, methods: list[str], fixed: Mapping[str, Any], axes: Mapping[str, Any], where: str
-) -> None:
-    """Shared parameters must belong to at least one method of the grid; axes must be lists."""
-    known = {key for method in methods for key in registry.methods.get(method).defaults}
-    for key, value in axes.items():
-        if not isinstance(value, list) or not value:
-            raise SpecError(f"{where}: grid.params.{key} must be a non-empty list of values.")
-    for key, value in {**fixed, **axes}.items():
-        if isinstance(value, dict) and key in fixed:
-            registry.methods.get(key)
-            continue
-        if key not in known:
-            raise SpecError(f"{where}: no method in the grid has parameter {key!r}; valid: {', '.join(sorted(known))}.")
-
-
-def expand(data: Mapping[str, Any], registry: Registry, where: str = "sweep") -> Iterator[RunSpec]:
-    """Yield the resolved spec of every grid point, without duplicates, in a stable order. ``grid`` may be one table
-    or a list of tables (``[[grid]]``), expanded one after the other (e.g. the baseline once, the DA method over a
-    DA-intensity grid)."""
-    grids = data.get("grid", {})
-    seen: set[str] = set()
-    for grid in grids if isinstance(grids, list) else [grids]:
-        for spec in _expand_grid(grid, data, registry, where):
-            if spec.key() not in seen:
-                seen.add(spec.key())
-                yield spec
-
-
-def _expand_grid(grid: Mapping[str, Any], data: Mapping[str, Any], registry: Registry, where: str) -> Iterator[RunSpec]:
-    unknown = set(grid) - _GRID_KEYS
-    if unknown:
-        raise SpecError(f"{where}: unknown grid keys {sorted(unknown)}; valid: {sorted(_GRID_KEYS)}.")
-    methods = _list(grid, "method", ["source_only"], where)
-    datasets = _list(grid, "dataset", ["digits"], where)
-    targets: list[Any] = _list(grid, "target", [None], where)
-    shifts: list[Any] = _list(grid, "shift", ["none"], where)
-    seeds = _list(grid, "seed", [0], where)
-    da_datasets: list[Any] = _list(grid, "da_dataset", [None], where)
-    da_shifts: list[Any] = _list(grid, "da_shift", [None], where)
-    axes = grid.get("params", {})
-    fixed, options = data.get("params", {}), data.get("options", {})
-    _check_param_names(registry, methods, fixed, axes, where)
+def _expand_grid(
+    file: _File, grid: _Grid, fixed: Mapping[str, Any], options: _Options, registry: Registry
+) -> Iterator[RunSpec]:
+    axes = grid.axes
     axis_points = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())] or [{}]
-    metrics = tuple(options["metrics"]) if "metrics" in options else None
-    test_intensities = tuple(float(v) for v in options["test_intensities"]) if "test_intensities" in options else None
     for method, dataset, target, shift, seed, axis, da_dataset, da_shift in itertools.product(
-        methods, datasets, targets, shifts, seeds, axis_points, da_datasets, da_shifts
+        grid.methods,
+        grid.datasets,
+        grid.targets,
+        grid.shifts,
+        grid.seeds,
+        axis_points,
+        grid.da_datasets,
+        grid.da_shifts,
     ):
         defaults = registry.methods.get(method).defaults
         request = RunRequest(
@@ -129,13 +388,16 @@ def _expand_grid(grid: Mapping[str, Any], data: Mapping[str, Any], registry: Reg
             target=target,
             shift=shift,
             params=_params_for(method, defaults, fixed, axis),
-            seed=int(seed),
-            protocol=str(options.get("protocol", "uda")),
-            n_bootstrap=int(options.get("n_bootstrap", 1000)),
-            metrics=metrics,
-            interval=str(options.get("interval", "percentile")),
+            seed=seed,
+            protocol=options.protocol,
+            n_bootstrap=options.n_bootstrap,
+            metrics=options.metrics,
+            interval=options.interval,
             da_dataset=da_dataset,
-            da_shift=None if da_shift in (None, "none") else da_shift,
-            test_intensities=test_intensities,
+            da_shift=da_shift,
+            test_intensities=options.test_intensities,
         )
-        yield resolve(request, registry)
+        point = ", ".join(f"{k} {v!r}" for k, v in (("method", method), ("dataset", dataset), ("shift", shift)))
+        with file.at(f"{grid.path} ({point})"):
+            spec = resolve(request, registry)
+        yield spec

@@ -1,15 +1,26 @@
-"""The public contract kit for plugin authors: ``check_method``, ``check_dataset``, ``check_shift``,
-``check_metric`` and ``check_validator`` raise ``AssertionError`` with a precise message when a component breaks
-dabench's contract. dabench runs them over every registered component in ``tests/contract``; call them from your
-plugin's own tests::
+"""The public contract kit for plugin authors: each ``check_*`` raises ``AssertionError`` with a message saying what
+broke and how to fix it. dabench runs them over every registered component in ``tests/contract``; call them from your
+plugin's own tests (see ``docs/writing-a-plugin.md``)::
 
-    from dabench.testing import check_method
+    from dabench import testing
     def test_contract():
-        check_method(my_plugin.METHOD_SPEC)
+        testing.check_method(my_plugin.METHOD_SPEC)
+
+- ``check_method``: two fits on :func:`toy_task` (shrunk by :data:`FAST_PARAMS`) give logits of the right shape, finite
+  and identical for the same seeds, and leave the task unmodified; it cites a paper.
+- ``check_dataset``: uint8 ``[N, C, H, W]`` images (1 or 3 channels, the declared shape), int64 labels in the label
+  space, non-empty splits with at least two classes, the same split for the same seed.
+- ``check_shift``: at every intensity of :func:`shift_intensities` (both ends of ``intensity_range``, points between,
+  integers for ``integer_intensity``): same shape and dtype, finite, in [0, 1], the same per sample whatever the batch
+  split, input not mutated, no draw from the global torch / numpy / Python RNG; identity at 0 (or the low end).
+- ``check_metric``: bounds, perfect predictions score the best bound, direction, determinism.
+- ``check_validator``: a finite, deterministic score on random softmax outputs (and features).
 """
 
 from __future__ import annotations
 
+import math
+import random as py_random
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -96,28 +107,30 @@ def check_method(
 
 
 def check_dataset(spec: DatasetSpec, root: Path | None = None, *, domain: str | None = None) -> DatasetSplits:
-    """Loads the dataset: uint8 NCHW images (matching ``input_shape`` for the default domain of a classification
-    dataset), int64 labels within ``[0, num_classes)``, and the same split for the same seed."""
+    """Loads the dataset: uint8 NCHW images, int64 labels, the same split for the same seed, and every check a run
+    applies to a load (:func:`dabench.validation.validate_splits`: the declared shape — ``DatasetSplits.input_shape``
+    or the spec's —, labels within the loaded label space, non-empty splits, at least two classes)."""
     import torch
 
+    from dabench.errors import DataError
+    from dabench.validation import validate_splits
+
     assert isinstance(spec, DatasetSpec), f"expected a DatasetSpec, got {type(spec).__name__}"
+    label = f"{spec.name}:{domain}" if domain else spec.name
     splits = spec.load(LoadContext(root=root, rng=np.random.default_rng(0), domain=domain))
     again = spec.load(LoadContext(root=root, rng=np.random.default_rng(0), domain=domain))
+    assert isinstance(splits, DatasetSplits), f"{label}: load() returned {type(splits).__name__}, not DatasetSplits"
     for name in ("train", "test"):
         split: LabeledSplit = getattr(splits, name)
-        assert split.images.dtype == torch.uint8, f"{spec.name}.{name}: images must be uint8, got {split.images.dtype}"
-        assert split.images.ndim == 4 and len(split) > 0, f"{spec.name}.{name}: images must be non-empty [N, C, H, W]"
-        assert split.labels.dtype == torch.int64, f"{spec.name}.{name}: labels must be int64"
-        if spec.task_type == "classification" and domain is None:
-            assert tuple(split.images.shape[1:]) == spec.input_shape, (
-                f"{spec.name}.{name}: image shape {tuple(split.images.shape[1:])} != input_shape {spec.input_shape}"
-            )
-        else:  # a domain may select another resolution (pbc:64) or size option
-            assert split.images.shape[1] in (1, 3), f"{spec.name}.{name}: images must have 1 or 3 channels"
-        assert int(split.labels.min()) >= 0 and int(split.labels.max()) < spec.num_classes, (
-            f"{spec.name}.{name}: labels outside [0, {spec.num_classes})"
-        )
-        assert torch.equal(split.labels, getattr(again, name).labels), f"{spec.name}: same rng gave different splits"
+        assert split.images.dtype == torch.uint8, f"{label}.{name}: images must be uint8, got {split.images.dtype}"
+        assert split.images.ndim == 4 and len(split) > 0, f"{label}.{name}: images must be non-empty [N, C, H, W]"
+        assert split.images.shape[1] in (1, 3), f"{label}.{name}: images must have 1 or 3 channels"
+        assert split.labels.dtype == torch.int64, f"{label}.{name}: labels must be int64"
+        assert torch.equal(split.labels, getattr(again, name).labels), f"{label}: same rng gave different splits"
+    try:
+        validate_splits(spec, splits, label=label, root=root)
+    except DataError as exc:
+        raise AssertionError(f"{label}: {exc}") from exc
     return splits
 
 
@@ -125,31 +138,105 @@ def _no_dataset(name: str) -> DatasetSplits:
     raise AssertionError(f"check_shift: the shift asked for dataset {name!r}; pass a ShiftContext to check it")
 
 
+def shift_intensities(spec: ShiftSpec, points: int = 5) -> list[float]:
+    """The intensities :func:`check_shift` tries: the identity point (0, or the low end when 0 is out of range),
+    both ends of ``intensity_range`` and evenly spaced points between — integers, including both ends' neighbours,
+    for an ``integer_intensity`` shift."""
+    lo, hi = spec.intensity_range
+    values = {lo + (hi - lo) * k / (points - 1) for k in range(points)}
+    if spec.integer_intensity:
+        first, last = math.ceil(lo), math.floor(hi)
+        assert first <= last, f"{spec.name}: integer_intensity but no integer in intensity_range {spec.intensity_range}"
+        ends = {first, min(first + 1, last), max(last - 1, first), last}
+        values = {float(min(max(round(v), first), last)) for v in values} | {float(v) for v in ends}
+    values.add(0.0 if lo <= 0 <= hi else float(min(values)))
+    return sorted(values)
+
+
+def _global_rng_state() -> tuple[Any, Any, Any]:
+    import torch
+
+    return torch.get_rng_state(), np.random.get_state(), py_random.getstate()
+
+
+def _used_global_rng(before: tuple[Any, Any, Any]) -> list[str]:
+    """Names of the global generators whose state differs from ``before`` (and put every one back)."""
+    import torch
+
+    torch_state, numpy_state, python_state = _global_rng_state()
+    changed = []
+    if not torch.equal(torch_state, before[0]):
+        changed.append("torch (torch.rand, torch.randn, torch.randint, ... without generator=)")
+    name, keys, *rest = numpy_state
+    if name != before[1][0] or not np.array_equal(keys, before[1][1]) or tuple(rest) != tuple(before[1][2:]):
+        changed.append("numpy (np.random.*)")
+    if python_state != before[2]:
+        changed.append("Python (random.*)")
+    torch.set_rng_state(before[0])
+    np.random.set_state(before[1])
+    py_random.setstate(before[2])
+    return changed
+
+
+def _check_images(spec: ShiftSpec, level: float, out: Any, images: Any) -> None:
+    import torch
+
+    where = f"{spec.name} at intensity {level:g}"
+    assert isinstance(out, torch.Tensor), f"{where}: apply() returned {type(out).__name__}, not a tensor"
+    assert tuple(out.shape) == tuple(images.shape), (
+        f"{where}: output shape {tuple(out.shape)} != input shape {tuple(images.shape)}; a shift keeps [N, C, H, W]"
+    )
+    assert out.dtype == images.dtype, f"{where}: output dtype {out.dtype} != input dtype {images.dtype}"
+    assert bool(torch.isfinite(out).all()), f"{where}: non-finite output (NaN or inf)"
+    low, high = float(out.min()), float(out.max())
+    assert low >= -1e-6 and high <= 1 + 1e-6, f"{where}: output in [{low:g}, {high:g}], outside [0, 1]; clamp it"
+
+
 def check_shift(
     spec: ShiftSpec, *, channels: int = 3, ctx: ShiftContext | None = None, options: Mapping[str, Any] | None = None
 ) -> None:
-    """Intensity 0 is the identity; output is float in [0, 1] with the input's shape; per-sample determinism
-    whatever the batch; the input is not mutated."""
+    """At every intensity of :func:`shift_intensities`: float output of the input's shape and dtype in [0, 1], the
+    same result twice and whatever the batch split, the input not mutated, no draw from the global torch / numpy /
+    Python RNG (use the ``random`` argument); the identity at intensity 0 (or the range's low end)."""
     import torch
 
     assert isinstance(spec, ShiftSpec), f"expected a ShiftSpec, got {type(spec).__name__}"
+    for key, value in spec.defaults.items():
+        assert isinstance(value, str | int | float | bool), (
+            f"{spec.name}: option {key!r} defaults to a {type(value).__name__}; options are JSON scalars"
+        )
     context = ctx or ShiftContext(data_root=None, load_dataset=_no_dataset)
     merged = {**spec.defaults, **(options or {})}
     state = spec.prepare(merged, context) if spec.prepare else merged
-    images = torch.rand((6, channels, 16, 16), generator=torch.Generator().manual_seed(0))
+    n, split, seed = 5, 2, 11
+    images = torch.rand((n, channels, 16, 16), generator=torch.Generator().manual_seed(0))
+    images[:, :, 0, :4], images[:, :, -1, -4:] = 0.0, 1.0  # saturated pixels, as in real images
     original = images.clone()
     lo, hi = spec.intensity_range
-    if lo <= 0 <= hi:
-        same = spec.apply(images.clone(), 0.0, ShiftRandom.for_range(1, 0, 6), state)
-        assert torch.allclose(same, images, atol=1e-6), f"{spec.name}: intensity 0 is not the identity"
-    level = float(int(hi)) if spec.integer_intensity else hi
-    level = min(level, lo + (hi - lo) / 2) if hi > 4 * max(lo, 1) and not spec.integer_intensity else level
-    full = spec.apply(images, level, ShiftRandom.for_range(1, 0, 6), state)
-    assert torch.equal(images, original), f"{spec.name}: apply() mutated its input"
-    assert full.shape == images.shape and full.dtype == torch.float32, f"{spec.name}: shape/dtype changed"
-    assert float(full.min()) >= -1e-6 and float(full.max()) <= 1 + 1e-6, f"{spec.name}: output outside [0, 1]"
-    part = spec.apply(images[3:].clone(), level, ShiftRandom.for_range(1, 3, 6), state)
-    assert torch.allclose(part, full[3:], atol=1e-5), f"{spec.name}: a sample's shift depends on its batch"
+    identity = 0.0 if lo <= 0 <= hi else lo
+    for level in shift_intensities(spec):
+        where = f"{spec.name} at intensity {level:g}"
+        before = _global_rng_state()
+        out = spec.apply(images, level, ShiftRandom.for_range(seed, 0, n), state)
+        changed = _used_global_rng(before)
+        assert not changed, (
+            f"{where}: apply() drew from the global {' and '.join(changed)} RNG; draw every random number from the "
+            "`random` argument (random.uniform/normal/integers, random.stream(label) for independent draws)"
+        )
+        assert torch.equal(images, original), f"{where}: apply() mutated its input"
+        _check_images(spec, level, out, images)
+        again = spec.apply(images.clone(), level, ShiftRandom.for_range(seed, 0, n), state)
+        assert torch.allclose(again, out, atol=1e-6), f"{where}: two calls with the same random differ"
+        parts = [
+            spec.apply(images[:split].clone(), level, ShiftRandom.for_range(seed, 0, split), state),
+            spec.apply(images[split:].clone(), level, ShiftRandom.for_range(seed, split, n), state),
+        ]
+        assert torch.allclose(torch.cat(parts), out, atol=1e-5), (
+            f"{where}: a sample's shift depends on its batch; draw per-sample numbers from `random` (which follows "
+            "the sample ids), not from batch positions or batch statistics"
+        )
+        if level == identity:
+            assert torch.allclose(out, images, atol=1e-6), f"{where}: intensity {identity:g} is not the identity"
 
 
 def check_metric(spec: MetricSpec) -> None:

@@ -1,7 +1,12 @@
-"""Training building blocks shared by methods: index-slice batching, the Ganin SGD schedule, a predictor wrapper
-and the supervised (source-only, ERM) trainer.
+"""Training building blocks shared by methods: index-slice batching, the Ganin SGD schedule, a predictor wrapper,
+the divergence guard and the supervised (source-only, ERM) trainer.
 
 Batches are index slices of tensors already in memory (on the device), not per-item ``Dataset.__getitem__`` calls.
+
+A run whose loss or parameters become non-finite must fail, never be recorded ``ok`` with NaN metrics: training
+loops call :class:`DivergenceGuard` (``check(loss, step)`` each step, ``finish(model)`` at the end), which raises
+:class:`~dabench.errors.RunDiverged` ("diverged at step k of n: loss is nan"). On CPU it checks every step; on other
+devices it keeps a flag on the device and syncs only every ``every`` steps, still reporting the first bad step.
 
 References
 ----------
@@ -10,6 +15,7 @@ Ganin & Lempitsky (2015), Unsupervised Domain Adaptation by Backpropagation, ICM
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -17,6 +23,7 @@ import torch
 from torch import nn
 
 from dabench.data import AdaptationTask
+from dabench.errors import RunDiverged
 from dabench.models import FeatureClassifier, init_parameters, lenet
 from dabench.seeding import Seeds
 
@@ -63,6 +70,70 @@ def build_classifier(task: AdaptationTask, params: Mapping[str, Any], seeds: See
     model = lenet(channels, task.num_classes, (h, w), width=int(params["width"]), hidden=int(params["hidden"]))
     init_parameters(model, seeds.torch("init"))
     return model
+
+
+def check_finite(loss: torch.Tensor, step: int, total: int) -> None:
+    """Raise :class:`RunDiverged` unless ``loss`` (at 0-based ``step`` of ``total``) is finite. Syncs with the device;
+    inside a loop prefer :class:`DivergenceGuard`, which does not on CUDA."""
+    value = float(loss.detach().sum())
+    if not math.isfinite(value):
+        raise RunDiverged(f"loss is {value}", step=step + 1, total=total)
+
+
+def check_module_finite(*modules: nn.Module, step: int | None = None, total: int | None = None) -> None:
+    """Raise :class:`RunDiverged` naming the first parameter or buffer of ``modules`` with a non-finite value."""
+    tensors = [
+        (f"{kind} {name!r}", t)
+        for module in modules
+        for kind, named in (("parameter", module.named_parameters()), ("buffer", module.named_buffers()))
+        for name, t in named
+        if t.is_floating_point()
+    ]
+    if not tensors or bool(torch.stack([torch.isfinite(t.detach()).all() for _, t in tensors]).all()):
+        return
+    bad = next(label for label, t in tensors if not bool(torch.isfinite(t.detach()).all()))
+    raise RunDiverged(f"{bad} is not finite", step=step, total=total)
+
+
+class DivergenceGuard:
+    """Fails a training loop of ``total`` steps as soon as its loss is non-finite (see the module docstring).
+
+    ``check(loss, step)`` takes the 0-based step; messages count steps from 1 ("step 1 of n" is the first).
+    """
+
+    def __init__(self, total: int, *, every: int = 50, defer: bool | None = None) -> None:
+        self.total, self.every, self.defer = int(total), max(1, int(every)), defer
+        self._first: torch.Tensor | None = None  # device copy of the first bad (0-based) step, ``total`` if none
+        self._value: torch.Tensor | None = None  # the loss at that step
+
+    def check(self, loss: torch.Tensor, step: int) -> None:
+        """Check the loss of ``step``: immediately on CPU, deferred (synced every ``every`` steps) on other devices;
+        ``defer`` given to the constructor overrides the choice."""
+        if not (self.defer if self.defer is not None else loss.device.type != "cpu"):
+            check_finite(loss, step, self.total)
+            return
+        value = loss.detach().float().sum()
+        if self._first is None or self._value is None:
+            self._first = torch.full((), self.total, dtype=torch.int64, device=loss.device)
+            self._value = torch.zeros((), dtype=torch.float32, device=loss.device)
+        new = ~torch.isfinite(value) & (self._first >= self.total)
+        self._first = torch.where(new, step, self._first)
+        self._value = torch.where(new, value, self._value)
+        if (step + 1) % self.every == 0:
+            self.flush()
+
+    def flush(self) -> None:
+        """Sync the deferred flag and raise :class:`RunDiverged` for the first non-finite loss seen so far."""
+        if self._first is None or self._value is None:
+            return
+        first, value = int(self._first.item()), float(self._value.item())
+        if first < self.total:
+            raise RunDiverged(f"loss is {value}", step=first + 1, total=self.total)
+
+    def finish(self, *modules: nn.Module) -> None:
+        """End of training: flush, then check that every parameter and buffer of ``modules`` is finite."""
+        self.flush()
+        check_module_finite(*modules, step=self.total, total=self.total)
 
 
 class ModelPredictor:
@@ -118,12 +189,15 @@ class SupervisedTraining:
         total = int(p["epochs"]) * steps_per_epoch(len(x), int(p["batch_size"]))
         optimizer = sgd(model, p)
         loss_fn = nn.CrossEntropyLoss()
+        guard = DivergenceGuard(total)
         model.train()
         for step in range(total):
             set_lr(optimizer, ganin_lr(p["lr"], step / total, p["lr_alpha"], p["lr_beta"]))
             index = next(batches)
             loss = loss_fn(model(x[index]), y[index])
+            guard.check(loss, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+        guard.finish(model)
         return ModelPredictor(model, device)

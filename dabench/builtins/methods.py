@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dabench.builtins.citations import ERM
-from dabench.hyperparams import TRAINING_DEFAULTS
+from dabench.hyperparams import TRAINING_DEFAULTS, TRAINING_RANGES
 from dabench.specs import Method, MethodSpec
 
 
@@ -22,6 +22,7 @@ METHODS = (
         build=build_source_only,
         paper=ERM,
         defaults=dict(TRAINING_DEFAULTS),
+        param_ranges=TRAINING_RANGES,
         description="Train on the labelled source only (ERM); the baseline every adaptation must beat.",
     ),
 )

@@ -38,20 +38,45 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name in table.names():
             spec = table.get(name)
             out(f"  {name:<18} [{table.providers[name]}] {getattr(spec, 'description', '')}")
+        for conflict in table.conflict_list():
+            out(
+                f"  {conflict.name:<18} [conflict: {', '.join(conflict.plugins)}] unusable until one plugin is "
+                "blocked (DABENCH_BLOCK_PLUGINS=<name>) or renames it"
+            )
     report_failures(registry)
     return 0
 
 
 def report_failures(registry: Registry) -> None:
+    """One stderr line per failed plugin, plugin warning and name conflict."""
     for info in registry.plugins:
         if info.status == "failed":
             err(f"warning: plugin {info.name!r} failed to load: {info.error} (see 'dabench plugins')")
+        for warning in info.warnings:
+            err(f"warning: plugin {info.name!r}: {warning}")
+    for conflict in registry.conflicts():
+        err(f"conflict: {conflict.error()}")
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     registry = load_registry()
-    rows = [[p.name, p.status, p.module, f"{p.distribution} {p.version}".strip(), p.error] for p in registry.plugins]
-    out(tabulate(rows, headers=["plugin", "status", "module", "distribution", "error"], tablefmt="github"))
+    involved: dict[str, list[str]] = {}
+    for conflict in registry.conflicts():
+        for plugin in conflict.plugins:
+            others = ", ".join(p for p in conflict.plugins if p != plugin)
+            involved.setdefault(plugin, []).append(f"conflict: {conflict.kind} {conflict.name!r} also in {others}")
+    rows = []
+    for p in registry.plugins:
+        problems = [p.error] if p.error else []
+        problems += [f"warning: {w}" for w in p.warnings]
+        status = p.status
+        if p.status == "loaded" and p.name in involved:
+            status, problems = "conflict", problems + involved.pop(p.name)
+        rows.append([p.name, status, p.module, p.label(), p.code(), "; ".join(problems)])
+    headers = ["plugin", "status", "module", "distribution", "code", "problems"]
+    out(tabulate(rows, headers=headers, tablefmt="github"))
+    for conflict in registry.conflicts():
+        out(f"conflict: {conflict.error()}")
     return 0

@@ -4,6 +4,7 @@ registry."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -43,10 +44,25 @@ def load_registry() -> Registry:
 
 
 def number(text: str) -> float:
+    """argparse type: a finite number (``nan`` and ``inf`` are refused)."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def count(text: str) -> int:
+    """argparse type: an integer >= 0 (a seed, a number of bootstrap replicates)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give a whole number >= 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give a whole number >= 0")
+    return value
 
 
 def numbers(text: str | None) -> tuple[float, ...] | None:

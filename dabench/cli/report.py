@@ -41,14 +41,25 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         command += " --out " + shlex.quote(str(args.out))
     if args.title != "dabench leaderboard":
         command += " --title " + shlex.quote(args.title)
+    scan = ResultStore(args.store).scan()
+    unreadable = [_relative(path, args.store) for path in scan.unreadable]
     text = leaderboard.render(
-        ResultStore(args.store).records(),
+        scan.records,
         directions=directions,
         citations=citations,
         bounds=bounds,
         command=command,
         title=args.title,
+        unreadable=unreadable,
     )
+    if unreadable:
+        from dabench.cli.common import err
+
+        err(
+            f"warning: {len(unreadable)} unreadable record(s) in {args.store} left out of the leaderboard "
+            f"({', '.join(unreadable[:5])}{', ...' if len(unreadable) > 5 else ''}); re-run the sweep that wrote "
+            "the store: it re-runs them."
+        )
     if args.out:
         try:
             args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +72,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     else:
         out(text)
     return 0
+
+
+def _relative(path: Path, store: Path) -> str:
+    """``records/ab/abcd….json``: a record path relative to its store (as given when it is elsewhere)."""
+    try:
+        return str(path.relative_to(store))
+    except ValueError:
+        return str(path)
 
 
 def registry_bounds(metric: str) -> tuple[float, float]:

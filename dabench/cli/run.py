@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dabench.cli.common import err, load_registry, number, numbers, out, resolve_data_root
+if TYPE_CHECKING:
+    from dabench.execution import Outcome
+    from dabench.registry import Registry
+    from dabench.specs import RunSpec
+    from dabench.store import ResultStore
+
+from dabench.cli.common import count, err, load_registry, number, numbers, out, resolve_data_root
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,10 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--target", help="target dataset (NAME or NAME:DOMAIN); default: the dataset itself")
     run.add_argument("--shift", help="shift chain applied to the target, e.g. noise:0.8 or noise:0.8+blur:3")
     run.add_argument("--intensity", type=number, help="intensity for a single --shift given without ':X'")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=count, default=0, help="random seed, an integer >= 0 (default: 0)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a method parameter")
     run.add_argument("--metrics", help="comma-separated metric names (default: all for the task type)")
-    run.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap replicates for intervals (0: none)")
+    run.add_argument("--n-bootstrap", type=count, default=1000, help="bootstrap replicates for intervals (0: none)")
     run.add_argument("--interval", default="percentile", choices=["percentile", "bca"], help="bootstrap interval")
     run.add_argument("--protocol", default="uda", help="uda (default) or dann4 (the DANN study's 4-dataset protocol)")
     run.add_argument("--da-dataset", help="dann4: dataset the DA sets C and D come from (default: --dataset)")
@@ -72,15 +78,57 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dabench.runner import resolve_device
 
     resolve_device(args.device)
-    outcome = execute(spec, registry, store, data_root=data_root, device=args.device, force=args.force)
+    options: dict[str, Any] = {"data_root": data_root, "device": args.device, "force": args.force}
+    outcome = execute(spec, registry, store, **options)
+    if outcome.status == "busy":
+        outcome = wait_for_other(spec, outcome, registry, store, **options)
+    warn_notes(outcome)
     if outcome.status == "cached":
-        out(f"cache hit: {spec.key()[:12]} already completed in {args.store} (skipped; --force re-runs it)")
+        how = "was just completed by another process" if outcome.waited else "already completed"
+        out(f"cache hit: {spec.key()[:12]} {how} in {args.store} (skipped; --force re-runs it)")
     print_record(outcome.record)
     if outcome.status == "failed":
-        err(f"error: run failed: {outcome.record['error']} (recorded as failed in {store.path(spec.key())})")
+        path = store.path(spec.key())
+        if outcome.record.get("failure") == "diverged":
+            err(diverged_message(outcome.record, path))
+            return 2
+        err(f"error: run failed: {outcome.record['error']} (recorded as failed in {path})")
         return 1
     out(f"record: {store.path(spec.key())}")
     return 0
+
+
+def wait_for_other(spec: RunSpec, busy: Outcome, registry: Registry, store: ResultStore, **options: Any) -> Outcome:
+    """A single run whose key another process is running: wait for that process (or take over its claim when
+    it dies) instead of running the key twice."""
+    from dabench.claims import ClaimTable
+    from dabench.execution import wait_for_busy
+
+    holder = busy.holder.describe() if busy.holder is not None else "another process"
+    out(f"waiting: {spec.key()[:12]} is being run by {holder}; waiting for it instead of running it twice")
+    claims = ClaimTable(store.root)
+    pending = {1: (spec, busy)}
+    for _, outcome in wait_for_busy(pending, registry, store, claims=claims, **options):
+        return outcome
+    raise AssertionError("wait_for_busy ended without an outcome")
+
+
+def warn_notes(outcome: Outcome) -> None:
+    for note in outcome.notes:
+        err(f"warning: {note}")
+
+
+def diverged_message(record: dict[str, Any], path: Path) -> str:
+    """The one-line error of a diverged run, with what to try."""
+    info = record.get("divergence") or {}
+    where = f" at step {info['step']} of {info['total']}" if info.get("step") is not None else ""
+    detail = info.get("detail") or record.get("error", "")
+    lr = record.get("spec", {}).get("params", {}).get("lr")
+    lr_hint = f"; it is {lr}" if lr is not None else ""
+    return (
+        f"error: run diverged{where} ({detail}); recorded as failed in {path}. Lower the learning rate "
+        f"(--set lr=...{lr_hint}) or the loss weights, or check the data for extreme values."
+    )
 
 
 def print_record(record: dict[str, Any]) -> None:
@@ -97,20 +145,24 @@ def print_record(record: dict[str, Any]) -> None:
     if record.get("status") != "ok":
         return
     rows = []
+
+    def num(value: float | None) -> str:  # null in a record means undefined (it was non-finite)
+        return "–" if value is None else f"{value:.4f}"
+
     for domain, metrics in record["metrics"].items():
         for name, est in metrics.items():
-            rows.append([domain, name, f"{est['value']:.4f}", f"[{est['low']:.4f}, {est['high']:.4f}]"])
+            rows.append([domain, name, num(est["value"]), f"[{num(est['low'])}, {num(est['high'])}]"])
         for name, value in record.get("validators", {}).get(domain, {}).items():
-            rows.append([domain, f"{name} (validator)", f"{value:.4f}", ""])
+            rows.append([domain, f"{name} (validator)", num(value), ""])
     out(tabulate(rows, headers=["domain", "metric", "value", "95% CI"], tablefmt="github", disable_numparse=True))
     timings = record.get("timings", {})
-    out(f"time: {timings.get('total_s', 0):.1f} s (fit {timings.get('fit_s', 0):.1f} s)")
+    out(f"time: {timings.get('total_s') or 0:.1f} s (fit {timings.get('fit_s') or 0:.1f} s)")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from dabench.runner import resolve_device
     from dabench.store import ResultStore
-    from dabench.sweep import Progress, load_sweep, run_sweep
+    from dabench.sweep import Progress, count_outcomes, load_sweep, run_sweep
 
     registry = load_registry()
     sweep = load_sweep(args.file, registry)
@@ -125,6 +177,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         extra = f" target acc {acc:.3f}" if acc is not None else ""
         if p.outcome.status == "failed":
             extra = f" FAILED: {p.outcome.record.get('error', '')[:200]}"
+        if p.outcome.status == "busy":
+            holder = p.outcome.holder.describe() if p.outcome.holder is not None else "another process"
+            extra = f" claimed by {holder}; waiting for it after the rest"
+        if p.outcome.waited:
+            extra += " (run by another process)"
+        warn_notes(p.outcome)
         spec = p.spec
         out(
             f"[{p.index}/{p.total}] {p.outcome.status:6s} {spec.method.name} {spec.dataset.label()} "
@@ -134,7 +192,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     outcomes = run_sweep(
         sweep, registry, store, data_root=data_root, device=args.device, force=args.force, on_progress=report
     )
-    failed = sum(o.status == "failed" for o in outcomes)
-    cached = sum(o.status == "cached" for o in outcomes)
-    out(f"done: {len(outcomes) - failed - cached} ran, {cached} cached, {failed} failed")
-    return 1 if failed else 0
+    counts = count_outcomes(outcomes)
+    out(f"done: {counts.summary()}")
+    return 1 if counts.failed else 0

@@ -1,14 +1,33 @@
-"""Every registered component passes the public contract kit (dabench.testing), third-party ones included."""
+"""Every registered component passes the public contract kit (dabench.testing), third-party ones included; the kit
+itself rejects the shift mistakes plugin authors make."""
 
 from __future__ import annotations
 
-import pytest
+import random
+from collections.abc import Callable
+from typing import Any
 
-from dabench import testing
+import numpy as np
+import pytest
+import torch
+
+from dabench import ShiftRandom, ShiftSpec, testing
 from dabench.registry import build_registry
+from dabench.specs import LoadContext, ShiftContext
 from tests.conftest import data_root
 
 REGISTRY = build_registry()
+
+#: options that let a shift whose default needs a reference run without data files
+SHIFT_OPTIONS: dict[str, dict[str, Any]] = {"reinhard": {"reference": "synthetic#0"}}
+
+
+def _load_builtin(name: str) -> Any:
+    """A ``ShiftContext.load_dataset`` over the datasets that need no data root."""
+    dataset, _, domain = name.partition(":")
+    return REGISTRY.datasets.get(dataset).load(
+        LoadContext(root=None, rng=np.random.default_rng(0), domain=domain or None)
+    )
 
 
 @pytest.mark.parametrize("name", REGISTRY.methods.names())
@@ -19,9 +38,10 @@ def test_method_contract(name: str) -> None:
 @pytest.mark.parametrize("name", REGISTRY.shifts.names())
 def test_shift_contract(name: str) -> None:
     spec = REGISTRY.shifts.get(name)
-    if spec.prepare is not None and spec.defaults.get("reference", None) in ("", None):
+    options = SHIFT_OPTIONS.get(name)
+    if options is None and spec.prepare is not None and spec.defaults.get("reference", None) in ("", None):
         pytest.skip(f"{name} needs a reference; covered by its own tests")
-    testing.check_shift(spec)
+    testing.check_shift(spec, ctx=ShiftContext(data_root=None, load_dataset=_load_builtin), options=options)
 
 
 @pytest.mark.parametrize("name", REGISTRY.metrics.names())
@@ -58,3 +78,84 @@ def test_example_plugin_passes_the_kit(example_plugin_path: object) -> None:
         name = {"method": "entmin", "shift": "invert", "metric": "top2_accuracy"}[kind]
         assert table.providers[name] == "example"
         check(table.get(name))
+
+
+# ------------------------------------------------------------------------------ the kit catches broken shifts
+
+Apply = Callable[[torch.Tensor, float, ShiftRandom, Any], torch.Tensor]
+
+
+def _global_torch(images: torch.Tensor, intensity: float, random: ShiftRandom, state: Any) -> torch.Tensor:
+    return (images + intensity * torch.rand(images.shape)).clamp(0, 1)
+
+
+def _global_numpy(images: torch.Tensor, intensity: float, random: ShiftRandom, state: Any) -> torch.Tensor:
+    return (images + intensity * float(np.random.rand())).clamp(0, 1)
+
+
+def _global_python(images: torch.Tensor, intensity: float, _r: ShiftRandom, state: Any) -> torch.Tensor:
+    return (images + intensity * random.random()).clamp(0, 1)
+
+
+def _overshoots_at_high_end(images: torch.Tensor, intensity: float, random: ShiftRandom, state: Any) -> torch.Tensor:
+    noisy = images + intensity * random.uniform(tuple(images.shape[1:]))
+    return noisy if intensity == 1 else noisy.clamp(0, 1)  # forgets to clamp only at the top of the range
+
+
+def _crops_at_high_end(images: torch.Tensor, intensity: float, random: ShiftRandom, state: Any) -> torch.Tensor:
+    return images[:, :, 1:, 1:] if intensity == 1 else images * (1 - intensity / 2)
+
+
+def _batch_noise(images: torch.Tensor, intensity: float, random: ShiftRandom, state: Any) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)  # seeded, but per batch: sample i's noise depends on its batch position
+    return (images + intensity * torch.rand(images.shape, generator=g)).clamp(0, 1)
+
+
+def _not_identity(images: torch.Tensor, intensity: float, random: ShiftRandom, state: Any) -> torch.Tensor:
+    return images * 0.9
+
+
+def _mutates(images: torch.Tensor, intensity: float, random: ShiftRandom, state: Any) -> torch.Tensor:
+    return images.mul_(1 - intensity / 2)
+
+
+def _half_float(images: torch.Tensor, intensity: float, random: ShiftRandom, state: Any) -> torch.Tensor:
+    return images.half()
+
+
+BROKEN: list[tuple[Apply, str]] = [
+    (_global_torch, "global torch"),
+    (_global_numpy, "global numpy"),
+    (_global_python, "global Python"),
+    (_overshoots_at_high_end, r"outside \[0, 1\]"),
+    (_crops_at_high_end, "output shape"),
+    (_batch_noise, "depends on its batch"),
+    (_not_identity, "is not the identity"),
+    (_mutates, "mutated its input"),
+    (_half_float, "dtype"),
+]
+
+
+@pytest.mark.parametrize(("apply", "message"), BROKEN, ids=[fn.__name__.strip("_") for fn, _ in BROKEN])
+def test_check_shift_rejects(apply: Apply, message: str) -> None:
+    spec = ShiftSpec(name="broken", apply=apply, intensity_range=(0.0, 1.0))
+    before = torch.get_rng_state()
+    with pytest.raises(AssertionError, match=message):
+        testing.check_shift(spec)
+    assert torch.equal(torch.get_rng_state(), before), "check_shift must restore the global RNG it caught in use"
+
+
+def test_global_rng_message_points_to_the_random_argument() -> None:
+    spec = ShiftSpec(name="rand", apply=_global_torch, intensity_range=(0.0, 1.0))
+    with pytest.raises(AssertionError, match="from the `random` argument"):
+        testing.check_shift(spec)
+
+
+def test_shift_intensities_cover_the_range() -> None:
+    blur = ShiftSpec(name="k", apply=_not_identity, intensity_range=(0.0, 63.0), integer_intensity=True)
+    levels = testing.shift_intensities(blur)
+    assert {0.0, 1.0, 62.0, 63.0} <= set(levels) and all(v == int(v) for v in levels) and len(levels) >= 6
+    signed = ShiftSpec(name="s", apply=_not_identity, intensity_range=(-1.0, 3.0))
+    assert testing.shift_intensities(signed) == [-1.0, 0.0, 1.0, 2.0, 3.0]
+    offset = ShiftSpec(name="o", apply=_not_identity, intensity_range=(1.0, 2.0))
+    assert min(testing.shift_intensities(offset)) == 1.0 and max(testing.shift_intensities(offset)) == 2.0

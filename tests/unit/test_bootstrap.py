@@ -1,4 +1,4 @@
-"""The shared bootstrap: determinism, resampling, grouped resampling, the exact cell fast path, percentile and BCa
+"""The shared bootstrap (and dabench.resampling, which it re-exports): determinism, resampling, grouped resampling, the
 intervals."""
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from dabench.bootstrap import (
     iter_cell_counts,
     iter_counts,
     replicates,
+    round_significant,
+    uses_sample_stream,
 )
 from dabench.builtins.metrics import METRICS
 from dabench.errors import SpecError
@@ -290,3 +292,33 @@ def test_cell_path_degenerate_inputs() -> None:
     assert (f1.value, f1.low, f1.high) == (1.0, 1.0, 1.0)
     single = bootstrap(SPECS["accuracy"], np.array([1]), np.array([[0.2, 0.8]]), n_boot=10, seed=0, interval="bca")
     assert (single.value, single.low, single.high) == (1.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("name", ["accuracy", "macro_f1", "auc"])
+def test_paired_replicates_come_from_the_per_sample_stream_whatever_the_predictions(name: str) -> None:
+    y, p = _f1_data(800, seed=3) if name != "auc" else _auc_data(800, seed=3, decimals=1)
+    other = np.roll(p, 1, axis=0)  # another model on the same test set
+    spec = SPECS[name]
+    assert not uses_sample_stream(spec, y, p)  # the interval takes the multinomial shortcut here
+    for scores in (p, other):
+        est = bootstrap(spec, y, scores, n_boot=80, seed=4, paired=True)
+        assert est.paired is not None and len(est.paired) == 80
+        expected = replicates(_per_sample(spec), y, scores, n_boot=80, seed=4)  # per-sample counts, same seed
+        np.testing.assert_allclose(est.paired, expected, rtol=1e-5, atol=1e-9)
+        assert est.paired == round_significant(replicates(spec, y, scores, n_boot=80, seed=4, per_sample=True))
+        assert est.low == bootstrap(spec, y, scores, n_boot=80, seed=4).low  # the interval is unchanged
+    assert bootstrap(spec, y, p, n_boot=80, seed=4).paired is None
+
+
+def test_paired_replicates_reuse_the_interval_replicates_and_roundtrip() -> None:
+    y, p = _auc_data(300, seed=1)  # continuous scores: a cell per sample, the interval already uses the stream
+    spec = SPECS["auc"]
+    assert uses_sample_stream(spec, y, p)
+    est = bootstrap(spec, y, p, n_boot=50, seed=2, paired=True)
+    assert est.paired == round_significant(replicates(spec, y, p, n_boot=50, seed=2))
+    back = Estimate.from_dict(json.loads(json.dumps(est.as_dict(), allow_nan=False)))
+    assert back == est and "paired" not in bootstrap(spec, y, p, n_boot=50, seed=2).as_dict()
+    one_class = np.ones(50, dtype=np.int64)  # AUC undefined on every replicate: NaN stored as null
+    undefined = bootstrap(spec, one_class, p[:50], n_boot=5, seed=0, paired=True)
+    assert undefined.as_dict()["paired"] == [None] * 5
+    assert round_significant(np.array([0.123456789, 12345.6789, np.nan]))[:2] == (0.123457, 12345.7)

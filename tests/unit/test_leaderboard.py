@@ -1,12 +1,15 @@
-"""records -> rows -> markdown: aggregation over seeds, intervals, sorting by direction, escaping, determinism."""
+"""records -> rows -> markdown: aggregation over seeds, never merging what differs, counting what failed, naming
+what could not be read, escaping, credits and determinism."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
 
 from dabench import leaderboard
+from dabench.leaderboard_rows import build_settings, problem
 
 
 def record(
@@ -19,6 +22,8 @@ def record(
     domain: str = "target",
     protocol: str = "uda",
     params: dict | None = None,
+    version: str = "1",
+    **spec_extra: object,
 ) -> dict:
     estimate = {
         "value": value,
@@ -27,33 +32,56 @@ def record(
         "n_boot": 100,
         "interval": "percentile",
     }
+    spec = {
+        "protocol": protocol,
+        "method": {"name": method, "version": version},
+        "dataset": {"name": "digits", "version": "1"},
+        "target": None,
+        "shift": [{"name": "noise", "version": "1", "intensity": 0.8}],
+        "metrics": [{"name": "err", "version": "1"}],
+        "params": params or {"epochs": 3},
+        "seed": seed,
+        **spec_extra,
+    }
     return {
-        "key": f"{method}-{seed}-{value}",
+        "key": f"{method}-{version}-{seed}-{value}-{sorted(spec_extra)}",
         "status": "ok",
-        "spec": {
-            "protocol": protocol,
-            "method": {"name": method, "version": "1"},
-            "dataset": {"name": "digits", "version": "1"},
-            "target": None,
-            "shift": [{"name": "noise", "version": "1", "intensity": 0.8}],
-            "metrics": [{"name": "err", "version": "1"}],
-            "params": params or {"epochs": 3},
-            "seed": seed,
-        },
+        "spec": spec,
         "metrics": {domain: {"err": estimate}, "source": {"err": dict(estimate, value=0.05)}},
+        "validators": {domain: {"collapsed": 0.0}},
+        "sizes": {f"test_{domain}": 100, "test_source": 100},
         "timings": {"fit_s": 1.0},
         "provenance": {"device": "cpu", "dabench": "0.1.0"},
     }
 
 
-def render(records: list[dict], higher: bool = True) -> str:
+def failed(method: str, seed: int, failure: str | None = None, **kw: object) -> dict:
+    rec = record(method, seed, 0.0, **kw)
+    out = {"key": rec["key"] + "-failed", "status": "failed", "spec": rec["spec"], "error": "RuntimeError: boom"}
+    return out | ({"failure": failure} if failure else {})
+
+
+def render(records: list[dict], higher: bool = True, **kw: object) -> str:
     return leaderboard.render(
         records,
         directions={"err": higher},
         citations={"a|b": "X (2020)"},
         bounds={"err": (0.0, 1.0)},
         command="dabench leaderboard --store s",
+        **kw,
     )
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """Body rows of every table, as stripped cells (cells here hold no escaped pipes)."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines if not line.startswith("|--")]
+
+
+def row_of(text: str, label: str) -> dict[str, str]:
+    rows = table_rows(text)
+    header = rows[0]
+    return next(dict(zip(header, r, strict=True)) for r in rows[1:] if r[1] == label)
 
 
 def test_seeds_aggregate_with_t_interval_and_bounds() -> None:
@@ -67,20 +95,81 @@ def test_seeds_aggregate_with_t_interval_and_bounds() -> None:
     assert single.cell("target", "err") == (0.5, 0.4, 0.55)  # one seed: the run's bootstrap interval
 
 
-def test_sorting_follows_direction_and_failed_records_are_skipped() -> None:
-    records = [record("good", 0, 0.1), record("bad", 0, 0.9), dict(record("broken", 0, 0.5), status="failed")]
+def test_sorting_follows_direction() -> None:
+    records = [record("good", 0, 0.1, low=0.09, high=0.11), record("bad", 0, 0.9, low=0.89, high=0.91)]
     lower_better = render(records, higher=False)
-    assert lower_better.index("| good") < lower_better.index("| bad") and "broken" not in lower_better
+    assert lower_better.index("| good") < lower_better.index("| bad")
     higher_better = render(records, higher=True)
     assert higher_better.index("| bad") < higher_better.index("| good")
 
 
-def test_escaping_and_determinism() -> None:
-    records = [record("a|b", 0, 0.3), record("c", 0, 0.4)]
+def test_other_versions_providers_and_schemas_never_merge_and_are_labelled() -> None:
+    records = [record("dann", s, 0.5 + s / 100) for s in range(8)] + [record("dann", 0, 0.9, version="2")]
     text = render(records)
-    assert "a\\|b" in text and "X (2020)" in text
+    assert row_of(text, "dann (v1)")["n_seeds"] == "8" and row_of(text, "dann (v2)")["n_seeds"] == "1"
+    fork = record("dann", 0, 0.7, schema=2)
+    fork["spec"]["method"] |= {"plugin": "fork-dist 1.0", "code": "0123456789abcdef"}
+    real = record("dann", 0, 0.6, schema=2)
+    real["spec"]["method"] |= {"plugin": "dabench-dann 0.1.0"}
+    labels = {r[1] for r in table_rows(render([fork, real]))[1:]}
+    assert labels == {"dann [fork-dist 1.0, code 01234567]", "dann [dabench-dann 0.1.0]"}
+    old = record("dann", 0, 0.6)  # schema 1: no schema field, no provider
+    labels = {r[1] for r in table_rows(render([old, real]))[1:]}
+    assert labels == {"dann (schema 1)", "dann (schema 2) [dabench-dann 0.1.0]"}
+
+
+def test_rows_differing_elsewhere_are_told_apart_and_versions_of_the_setting_split_tables() -> None:
+    a, b = record("m", 0, 0.5), record("m", 0, 0.6)
+    b["spec"]["metrics"] = [{"name": "err", "version": "1", "plugin": "other 1.0"}]  # a provider elsewhere differs
+    assert {r[1] for r in table_rows(render([a, b]))[1:]} == {"m", "m [metrics.0.plugin=other 1.0]"}
+    c = record("m", 0, 0.6)
+    c["spec"]["dataset"]["version"] = "2"
+    text = render([a, c])
+    assert text.count("## digits → digits, shift noise:0.8 (digits v") == 2  # two tables, told apart by versions
+
+
+def test_one_record_per_configuration_and_seed() -> None:
+    first = record("m", 0, 0.5)
+    again = copy.deepcopy(first) | {"key": "other-key", "created": "2030-01-01T00:00:00+00:00"}
+    again["spec"]["n_bootstrap"] = 50  # same configuration and seed, another bootstrap budget
+    again["metrics"]["target"]["err"]["value"] = 0.6
+    (setting,) = build_settings([first, again, failed("m", 0)])
+    (row,) = setting.rows
+    assert len(row.records) == 1 and row.records[0]["key"] == "other-key" and not row.failures
+    assert setting.duplicates == 2
+    assert "2 duplicate record(s)" in render([first, again, failed("m", 0)])
+
+
+def test_failed_diverged_and_collapsed_runs_are_counted_never_dropped() -> None:
+    collapsed = record("m", 1, 0.1)
+    collapsed["validators"]["target"]["collapsed"] = 1.0
+    records = [record("m", 0, 0.5), collapsed, failed("m", 2), failed("m", 3, "diverged"), failed("m", 4, "invalid")]
+    records += [failed("broken", 0), failed("broken", 1, "diverged")]
+    text = render(records)
+    m, broken = row_of(text, "m"), row_of(text, "broken")
+    assert (m["n_seeds"], m["collapsed"], m["failed"], m["diverged"]) == ("2", "1", "2", "1")
+    assert (broken["rank"], broken["n_seeds"], broken["failed"], broken["diverged"]) == ("–", "0", "1", "1")
+    assert broken["target err"] == "–" and text.index("| broken") > text.index("| m ")  # unranked, at the bottom
+    assert "2 ok (1 collapsed), 3 failed, 2 diverged" in text and "unranked" in text
+    only_failed = render([failed("broken", 0)])
+    assert "| broken" in only_failed and "No completed runs" not in only_failed
+
+
+def test_unreadable_and_unusable_records_are_named() -> None:
+    bad = {"key": "k-bad", "status": "ok", "spec": {"method": "dann"}}
+    text = render([record("m", 0, 0.5), bad], unreadable=["records/ab/ab12.json"])
+    assert "**Unreadable records: 1**" in text and "`records/ab/ab12.json`" in text and "re-runs them" in text
+    assert "not usable run records: 1" in text and "`k-bad`" in text and "spec.method" in text
+    assert problem(record("m", 0, 0.5)) is None and problem({"key": "x", "status": "running", "spec": {}})
+
+
+def test_escaping_determinism_and_credits() -> None:
+    records = [record("a|b", 0, 0.3), record("c", 0, 0.4, params={"note": "<b>x</b>"}), record("c", 0, 0.2)]
+    text = render(records)
+    assert "a\\|b" in text and "X (2020)" in text and "&lt;b&gt;x&lt;/b&gt;" in text and "<b>" not in text
     assert render(list(reversed(records))) == text
     assert "Regenerate with: `dabench leaderboard --store s`" in text
+    assert "Valliani et al." in text and "Kim et al." not in text
 
 
 def test_params_that_differ_are_shown() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 import dabench
-from dabench.hyperparams import TRAINING_DEFAULTS
+from dabench.hyperparams import TRAINING_DEFAULTS, TRAINING_RANGES
 
 ENTMIN_PAPER = dabench.Citation(
     authors="Yves Grandvalet, Yoshua Bengio",
@@ -43,6 +43,7 @@ def register_methods() -> Iterable[dabench.MethodSpec]:
             build=build_entmin,
             paper=ENTMIN_PAPER,
             defaults={**TRAINING_DEFAULTS, "entropy_weight": 0.1},
+            param_ranges={**TRAINING_RANGES, "entropy_weight": (0.0, None)},
             description="Entropy minimisation on the unlabelled target (example plugin).",
         )
     ]

@@ -1,4 +1,8 @@
-"""Entropy minimisation (Grandvalet & Bengio 2004): source cross-entropy + w · mean target prediction entropy."""
+"""Entropy minimisation (Grandvalet & Bengio 2004): source cross-entropy + w · mean target prediction entropy.
+
+The loop calls :class:`dabench.training.DivergenceGuard`, so a run whose loss or parameters turn non-finite is
+recorded as a failed, diverged run instead of an ``ok`` run with NaN metrics.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,16 @@ from typing import Any
 import torch
 
 from dabench import AdaptationTask, Seeds
-from dabench.training import IndexBatches, ModelPredictor, build_classifier, ganin_lr, set_lr, sgd, steps_per_epoch
+from dabench.training import (
+    DivergenceGuard,
+    IndexBatches,
+    ModelPredictor,
+    build_classifier,
+    ganin_lr,
+    set_lr,
+    sgd,
+    steps_per_epoch,
+)
 
 
 class EntropyMinimisation:
@@ -25,6 +38,7 @@ class EntropyMinimisation:
         target = iter(IndexBatches(len(xt), batch, seeds.torch("loader-target"), device))
         optimizer = sgd(model, p)
         total = int(p["epochs"]) * steps_per_epoch(len(xs), batch)
+        guard = DivergenceGuard(total)
         model.train()
         for step in range(total):
             set_lr(optimizer, ganin_lr(p["lr"], step / total, p["lr_alpha"], p["lr_beta"]))
@@ -33,7 +47,9 @@ class EntropyMinimisation:
             loss = torch.nn.functional.cross_entropy(logits[: len(i)], ys[i])
             log_p = torch.log_softmax(logits[len(i) :], dim=1)
             loss = loss - p["entropy_weight"] * (log_p.exp() * log_p).sum(1).mean()
+            guard.check(loss, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+        guard.finish(model)
         return ModelPredictor(model, device)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import dabench
-from dabench.hyperparams import TRAINING_DEFAULTS
+from dabench.hyperparams import TRAINING_DEFAULTS, TRAINING_RANGES, ParamRange
 
 PAPER = dabench.Citation(
     authors="Yanghao Li, Naiyan Wang, Jianping Shi, Jiaying Liu, Xiaodi Hou",
@@ -26,6 +26,7 @@ PAPER = dabench.Citation(
 )
 
 DEFAULTS: dict[str, Any] = {**TRAINING_DEFAULTS, "adapt_batch_size": 256}
+RANGES: dict[str, ParamRange] = {**TRAINING_RANGES, "adapt_batch_size": ParamRange(1)}
 
 
 def build(params: Mapping[str, Any]) -> dabench.Method:
@@ -42,6 +43,7 @@ def register_methods() -> Iterable[dabench.MethodSpec]:
             build=build,
             paper=PAPER,
             defaults=DEFAULTS,
+            param_ranges=RANGES,
             version="1",
             description="Source training, then BatchNorm statistics re-estimated on the unlabelled target domain.",
         )

@@ -3,7 +3,8 @@
 Statistics are the exact population mean and (biased→unbiased, as BatchNorm stores) variance of each BN layer's
 input over the whole target domain, accumulated layer by layer with hooks in one no-grad pass per layer depth:
 the network is run in eval mode, so every layer sees inputs normalised with the already-adapted statistics of the
-layers before it.
+layers before it. Training fails as diverged on a non-finite loss (:class:`~dabench.training.DivergenceGuard`), and
+so does adaptation when it leaves a non-finite statistic (e.g. a target of huge values).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from dabench import AdaptationTask, Seeds
-from dabench.training import ModelPredictor, SupervisedTraining
+from dabench.training import ModelPredictor, SupervisedTraining, check_module_finite
 
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -65,4 +66,5 @@ class AdaBN:
             )
         target = task.unlabeled[task.adapt_domain].images
         adapt_batchnorm(predictor.model, target, int(self.params["adapt_batch_size"]), device)
+        check_module_finite(predictor.model)
         return predictor

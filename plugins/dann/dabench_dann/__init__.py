@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import dabench
-from dabench.hyperparams import TRAINING_DEFAULTS
+from dabench.hyperparams import TRAINING_DEFAULTS, TRAINING_RANGES, ParamRange
 
 PAPER = dabench.Citation(
     authors="Yaroslav Ganin, Victor Lempitsky",
@@ -33,6 +33,14 @@ DEFAULTS: dict[str, Any] = {
     "domain_loss_weight": 1.0,
 }
 
+RANGES: dict[str, ParamRange] = {
+    **TRAINING_RANGES,
+    "gamma": ParamRange(0),
+    "lambda_max": ParamRange(0),
+    "domain_hidden": ParamRange(1),
+    "domain_loss_weight": ParamRange(0),
+}
+
 
 def build(params: Mapping[str, Any]) -> dabench.Method:
     from dabench_dann.method import DANN
@@ -48,6 +56,7 @@ def register_methods() -> Iterable[dabench.MethodSpec]:
             build=build,
             paper=PAPER,
             defaults=DEFAULTS,
+            param_ranges=RANGES,
             version="1",
             description="Domain-adversarial training: gradient reversal layer + domain classifier on features, "
             "λ schedule 2/(1+exp(-γp))-1 and Ganin's learning-rate annealing.",

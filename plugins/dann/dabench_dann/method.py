@@ -4,7 +4,8 @@ Each step draws a labelled source batch and one batch from every adaptation doma
 on the source batch, and a domain classifier — attached to the feature extractor through a gradient reversal layer
 (GRL) — learns to tell the domains apart while the reversed gradient makes the features domain-invariant. The GRL
 coefficient follows ``λ_p = λ_max · (2 / (1 + exp(-γ p)) − 1)`` and the learning rate ``lr / (1 + α p)^β``, with
-``p`` the training progress in [0, 1].
+``p`` the training progress in [0, 1]. A non-finite loss or parameter fails the run as diverged
+(:class:`~dabench.training.DivergenceGuard`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from torch import nn
 
 from dabench import AdaptationTask, Seeds
 from dabench.models import FeatureClassifier, init_parameters
-from dabench.training import IndexBatches, ModelPredictor, build_classifier, ganin_lr, set_lr, sgd, steps_per_epoch
+from dabench.training import (
+    DivergenceGuard,
+    IndexBatches,
+    ModelPredictor,
+    build_classifier,
+    ganin_lr,
+    set_lr,
+    sgd,
+    steps_per_epoch,
+)
 
 
 class GradientReversal(torch.autograd.Function):
@@ -71,6 +81,7 @@ class DANN:
         total = int(p["epochs"]) * steps_per_epoch(len(xs), batch)
         optimizer = sgd(nn.ModuleList([model, discriminator]), p)
         step_fn = DANNStep(model, discriminator, optimizer, float(p["domain_loss_weight"]), task.source_in_domains)
+        guard = DivergenceGuard(total)
         model.train()
         discriminator.train()
         for step in range(total):
@@ -78,7 +89,9 @@ class DANN:
             set_lr(optimizer, ganin_lr(p["lr"], progress, p["lr_alpha"], p["lr_beta"]))
             index = next(source_batches)
             extra = [x[next(it)] for x, it in zip(domains, domain_batches, strict=True)]
-            step_fn(xs[index], ys[index], extra, grl_lambda(progress, p["gamma"], p["lambda_max"]))
+            loss = step_fn(xs[index], ys[index], extra, grl_lambda(progress, p["gamma"], p["lambda_max"]))
+            guard.check(loss, step)
+        guard.finish(model, discriminator)
         return ModelPredictor(model, device)
 
 

@@ -32,4 +32,6 @@ def load_black(ctx: LoadContext) -> DatasetSplits:
             images=torch.zeros((n, channels, size, size), dtype=torch.uint8), labels=torch.zeros(n, dtype=torch.int64)
         )
 
-    return DatasetSplits(train=split(options["n_train"]), test=split(options["n_test"]))
+    return DatasetSplits(
+        train=split(options["n_train"]), test=split(options["n_test"]), input_shape=(channels, size, size)
+    )

@@ -287,15 +287,17 @@ def _medmnist_specs() -> tuple[DatasetSpec, ...]:
         DatasetSpec(
             name="medmnist",
             load=_lazy("medmnist", "load_medmnist"),
+            version="2",  # 2: classes and shape come from the file (1 applied bloodmnist's 8 classes to every stem)
             num_classes=8,
             input_shape=(3, 28, 28),
-            domains=tuple(official),
             class_names=BLOOD,
             files=tuple(
                 DataFile(path=f"{n}.npz", url=f"{MEDMNIST_URL}{n}.npz?download=1", optional=True) for n in official
             ),
-            description="Any MedMNIST-format npz under medmnist/, selected by file stem (medmnist:<stem>; default "
-            "bloodmnist, whose classes and shape the spec lists). Official train/val/test splits.",
+            # No declared domains: any file stem is one (medmnist:pathmnist, medmnist:mycells).
+            description="Any MedMNIST-format npz under medmnist/, selected by file stem (medmnist:<stem>, e.g. "
+            "medmnist:pathmnist or your own medmnist:mycells; default bloodmnist, whose classes and shape the spec "
+            "lists); channels, size and classes come from the file. Official train/val/test splits.",
             **common,
         )
     ]
@@ -320,6 +322,7 @@ _GENERIC = (
     DatasetSpec(
         name="imagefolder",
         load=_lazy("imagefolder", "load_imagefolder"),
+        version="2",  # 2: the class folders define the label space (1 used the placeholder num_classes=2)
         num_classes=2,
         input_shape=(3, 64, 64),
         license="the user's own data",

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dabench import DataError, DatasetSplits, LoadContext, SpecError, stratified_split
+from dabench import DataError, DatasetSplits, LabeledSplit, LoadContext, SpecError, stratified_split
 from dabench_datasets.options import parse_domain
 from dabench_datasets.reading import dataset_folder, decode_image, labeled, resize
 
@@ -78,8 +78,21 @@ def load_imagefolder(ctx: LoadContext) -> DatasetSplits:
     if (root / "train").is_dir() and (root / "test").is_dir():
         classes = _classes(root / "train")
         parts = {s: _read_split(root / s, classes, mode, size) for s in SPLITS if (root / s).is_dir()}
-        given_val = labeled(*parts["val"]) if "val" in parts else None
-        return DatasetSplits(train=labeled(*parts["train"]), val=given_val, test=labeled(*parts["test"]))
-    images, labels = _read_split(root, _classes(root), mode, size)
-    train, val, test = (labeled(images[p], labels[p]) for p in stratified_split(labels, (0.7, 0.1, 0.2), ctx.rng))
-    return DatasetSplits(train=train, val=val, test=test)
+        splits = {s: labeled(*parts[s], source=str(root / s)) for s in parts}
+        return _described(splits["train"], splits.get("val"), splits["test"], classes, root)
+    classes = _classes(root)
+    images, labels = _read_split(root, classes, mode, size)
+    train, val, test = (
+        labeled(images[p], labels[p], source=str(root)) for p in stratified_split(labels, (0.7, 0.1, 0.2), ctx.rng)
+    )
+    return _described(train, val, test, classes, root)
+
+
+def _described(
+    train: LabeledSplit, val: LabeledSplit | None, test: LabeledSplit, classes: list[str], root: Path
+) -> DatasetSplits:
+    """The splits with what this load defines: the class folders and the (common) image shape of the train split."""
+    shape: tuple[int, int, int] = tuple(train.images.shape[1:])  # type: ignore[assignment]
+    return DatasetSplits(
+        train=train, val=val, test=test, class_names=tuple(classes), input_shape=shape, source=str(root)
+    )

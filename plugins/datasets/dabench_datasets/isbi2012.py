@@ -95,4 +95,9 @@ def load_isbi2012(ctx: LoadContext) -> DatasetSplits:
         )
     x = np.stack([resize(image, size) for image in images])
     y = np.stack([(resize(label, size, nearest=True) < 128).astype(np.int64) for label in labels])
-    return DatasetSplits(train=labeled(x[:N_TRAIN], y[:N_TRAIN]), test=labeled(x[N_TRAIN:], y[N_TRAIN:]))
+    return DatasetSplits(
+        train=labeled(x[:N_TRAIN], y[:N_TRAIN]),
+        test=labeled(x[N_TRAIN:], y[N_TRAIN:]),
+        input_shape=(1, size, size),
+        source=str(folder),
+    )

@@ -42,12 +42,14 @@ def _read_split(folder: Path, prefix: str, dataset: str) -> LabeledSplit:
     labels = labels[: images.shape[0]]
     if labels.size and int(labels.max()) > 9:
         raise DataError(f"{paths[1]}: labels must be digits 0-9, found {int(labels.max())}.")
-    return labeled(images, labels.astype(np.int64))
+    return labeled(images, labels.astype(np.int64), source=str(paths[0]))
 
 
 def _load(ctx: LoadContext, folder: str, dataset: str) -> DatasetSplits:
     root = dataset_folder(ctx, folder, dataset)
-    return DatasetSplits(train=_read_split(root, "train", dataset), test=_read_split(root, "t10k", dataset))
+    return DatasetSplits(
+        train=_read_split(root, "train", dataset), test=_read_split(root, "t10k", dataset), source=str(root)
+    )
 
 
 def load_mnist(ctx: LoadContext) -> DatasetSplits:

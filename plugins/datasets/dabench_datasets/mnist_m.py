@@ -77,7 +77,9 @@ def load_mnist_m(ctx: LoadContext) -> DatasetSplits:
         )
     train = _read_split(folder, "train")
     if train is not None:
-        return DatasetSplits(train=labeled(*train, channels_last=True), test=labeled(*test, channels_last=True))
+        return DatasetSplits(
+            train=labeled(*train, channels_last=True), test=labeled(*test, channels_last=True), source=str(folder)
+        )
     log.warning(
         "mnist_m: no training split in %s; splitting the %d test images 7:3 (stratified, seeded).", folder, len(test[1])
     )
@@ -86,4 +88,5 @@ def load_mnist_m(ctx: LoadContext) -> DatasetSplits:
     return DatasetSplits(
         train=labeled(images[train_idx], labels[train_idx], channels_last=True),
         test=labeled(images[test_idx], labels[test_idx], channels_last=True),
+        source=str(folder),
     )

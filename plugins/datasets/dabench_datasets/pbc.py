@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from dabench import DataError, DatasetSplits, LoadContext, SpecError, stratified_split
 from dabench_datasets.options import parse_domain
 from dabench_datasets.reading import dataset_folder, decode_image, fetch_hint, labeled, read_members, resize
+from dabench_datasets.reading import read_npz as read_arrays
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,24 +49,15 @@ CROP = 200
 
 
 def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Images ``[N, 28, 28, 3]`` and labels ``[N]`` from the 28×28 npz, checked against the class order."""
-    import zipfile
-
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = {"images", "labels", "classes"} - set(archive.files)
-            if missing:
-                raise DataError(f"{path}: missing arrays {sorted(missing)}; expected images, labels, classes.")
-            images, labels, classes = archive["images"], archive["labels"], archive["classes"]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path} is truncated or not an npz file ({exc}); delete it and download it again.") from exc
+    """Images ``[N, 28, 28, 3]`` and labels ``[N]`` from the 28×28 npz, checked against the class order; values are
+    returned as stored (the core checks them)."""
+    arrays = read_arrays(path, ("images", "labels", "classes"), what="the PBC 28×28 npz")
+    images, labels, classes = arrays["images"], arrays["labels"], arrays["classes"]
     if tuple(str(c) for c in classes) != FOLDER_CLASSES:
         raise DataError(f"{path}: classes {list(classes)} differ from the expected order {list(FOLDER_CLASSES)}.")
-    if images.ndim != 4 or images.shape[1:] != (28, 28, 3) or len(labels) != len(images):
+    if images.ndim != 4 or images.shape[3] != 3 or labels.ndim != 1 or len(labels) != len(images):
         raise DataError(f"{path}: expected images [N, 28, 28, 3] with N labels, got {images.shape}, {labels.shape}.")
-    return images.astype(np.uint8), labels.astype(np.int64)
+    return images, labels
 
 
 def _crop_resize(image: np.ndarray, size: int) -> np.ndarray:
@@ -96,13 +88,14 @@ def read_raw(path: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def _read(folder: Path, size: int, source: str) -> tuple[np.ndarray, np.ndarray]:
+def _read(folder: Path, size: int, source: str) -> tuple[np.ndarray, np.ndarray, Path]:
+    """Images, labels and the file or folder they came from."""
     if source not in ("auto", "npz", "raw"):
         raise SpecError(f"dataset 'pbc': source must be auto, npz or raw; got {source!r}.")
     if source == "npz" and size != 28:
         raise SpecError(f"dataset 'pbc': the npz holds 28×28 images; use source=raw for size {size}.")
     if source != "raw" and size == 28 and (folder / NPZ).exists():
-        return read_npz(folder / NPZ)
+        return (*read_npz(folder / NPZ), folder / NPZ)
     if source == "npz":
         raise DataError(f"dataset 'pbc': {folder / NPZ} does not exist. {fetch_hint('pbc')}")
     raw = next((folder / s for s in RAW_SOURCES if (folder / s).exists()), None)
@@ -111,7 +104,7 @@ def _read(folder: Path, size: int, source: str) -> tuple[np.ndarray, np.ndarray]
         raise DataError(f"dataset 'pbc' at {size}×{size}: none of {wanted} exists in {folder}. {fetch_hint('pbc')}")
     if raw.name != RAW_SOURCES[0] and raw.name != RAW_SOURCES[1]:
         log.warning("pbc: reading the 800-image subset %s (the full set is PBC_dataset_normal_DIB).", raw)
-    return read_raw(raw, size)
+    return (*read_raw(raw, size), raw)
 
 
 def load_pbc(ctx: LoadContext) -> DatasetSplits:
@@ -125,10 +118,9 @@ def load_pbc(ctx: LoadContext) -> DatasetSplits:
         ) from exc
     if not 8 <= size <= 512:
         raise SpecError(f"dataset 'pbc': image size must be between 8 and 512; got {size}.")
-    images, labels = _read(dataset_folder(ctx, FOLDER, "pbc"), size, options["source"])
-    train, val, test = stratified_split(labels, (0.7, 0.1, 0.2), ctx.rng)
-    return DatasetSplits(
-        train=labeled(images[train], labels[train], channels_last=True),
-        val=labeled(images[val], labels[val], channels_last=True),
-        test=labeled(images[test], labels[test], channels_last=True),
+    images, labels, path = _read(dataset_folder(ctx, FOLDER, "pbc"), size, options["source"])
+    train, val, test = (
+        labeled(images[p], labels[p], channels_last=True, source=str(path))
+        for p in stratified_split(labels, (0.7, 0.1, 0.2), ctx.rng)
     )
+    return DatasetSplits(train=train, val=val, test=test, input_shape=(3, size, size), source=str(path))

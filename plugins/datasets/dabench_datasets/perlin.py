@@ -105,4 +105,5 @@ def load_perlin(ctx: LoadContext) -> DatasetSplits:
         raise SpecError(f"dataset 'perlin': size must be a multiple of cells × 2^(octaves-1); got {options}.")
     train = generate(options["n_train"], options, ctx.rng)
     test = generate(options["n_test"], options, ctx.rng)
-    return DatasetSplits(train=labeled(*train), test=labeled(*test))
+    size = int(options["size"])
+    return DatasetSplits(train=labeled(*train), test=labeled(*test), input_shape=(1, size, size))

@@ -1,7 +1,11 @@
 """Reading a dataset's original files from the data root, with errors that name the file and say how to get it.
 
-Every loader of this plugin goes through these helpers, so a missing data root, a missing file, a truncated gzip or
-an undecodable image all become one :class:`dabench.DataError` with the path, what was expected and what to do.
+Every loader of this plugin goes through these helpers, so a missing data root, a missing file, a truncated gzip,
+zip, tar or npz, or an undecodable image all become one :class:`dabench.DataError` line with the path, what was
+expected and what to do.
+
+Pixel values and labels pass through :func:`labeled` unchanged (no silent cast): the core checks every load
+(``dabench.validation``: uint8 as is, lossless conversions, everything else rejected naming the file).
 """
 
 from __future__ import annotations
@@ -21,8 +25,15 @@ from dabench import DataError, LabeledSplit, LoadContext
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
 
 _DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
+_ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, NotImplementedError, *_DECOMPRESS_ERRORS)
+
+
+def reason(exc: BaseException) -> str:
+    """An exception's message on one line (tarfile and zipfile messages span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def fetch_hint(dataset: str) -> str:
@@ -69,7 +80,7 @@ def read_compressed(path: Path) -> bytes:
         raise DataError(f"file {path} does not exist.") from exc
     except _DECOMPRESS_ERRORS as exc:
         raise DataError(
-            f"file {path} is truncated or corrupt ({path.suffix} decompression failed: {exc}); "
+            f"file {path} is truncated or corrupt ({path.suffix} decompression failed: {reason(exc)}); "
             "delete it and download it again."
         ) from exc
 
@@ -84,7 +95,9 @@ def read_members(path: Path, keep: Callable[[str], bool]) -> dict[str, bytes]:
             if p.is_file() and keep(p.relative_to(path).as_posix())
         }
     try:
-        if zipfile.is_zipfile(path):
+        if path.suffix.lower() == ".zip" or zipfile.is_zipfile(path):
+            if not zipfile.is_zipfile(path):
+                raise zipfile.BadZipFile("no end-of-archive record: the zip is truncated or not a zip file")
             with zipfile.ZipFile(path) as archive:
                 names = [n for n in archive.namelist() if not n.endswith("/") and keep(n)]
                 return {n: archive.read(n) for n in names}
@@ -98,8 +111,33 @@ def read_members(path: Path, keep: Callable[[str], bool]) -> dict[str, bytes]:
             return out
     except FileNotFoundError as exc:
         raise DataError(f"file {path} does not exist.") from exc
-    except (tarfile.TarError, zipfile.BadZipFile, *_DECOMPRESS_ERRORS) as exc:
-        raise DataError(f"archive {path} is truncated or corrupt ({exc}); delete it and download it again.") from exc
+    except _ARCHIVE_ERRORS as exc:
+        raise DataError(
+            f"archive {path} is truncated or corrupt ({reason(exc)}); delete it and download it again."
+        ) from exc
+
+
+def read_npz(path: Path, keys: Iterable[str], *, what: str) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of an npz file, read in full (so a truncated member fails here, naming the file); a
+    missing array is a :class:`DataError` listing what ``what`` (e.g. "a MedMNIST-format npz") must contain."""
+    import numpy as np
+
+    wanted = list(keys)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in wanted if k not in archive.files]
+            if missing:
+                raise DataError(
+                    f"{path} is not {what}: missing {', '.join(missing)} (expected {', '.join(wanted)}; "
+                    f"found {', '.join(archive.files) or 'no arrays'})."
+                )
+            return {k: np.asarray(archive[k]) for k in wanted}
+    except FileNotFoundError as exc:
+        raise DataError(f"file {path} does not exist.") from exc
+    except (*_ARCHIVE_ERRORS, KeyError) as exc:
+        raise DataError(
+            f"{path} is truncated or not an npz file ({reason(exc)}); delete it and download it again."
+        ) from exc
 
 
 def decode_image(data: bytes, name: str, mode: str) -> np.ndarray:
@@ -110,8 +148,10 @@ def decode_image(data: bytes, name: str, mode: str) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as image:
             return np.asarray(image.convert(mode), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"image {name} cannot be decoded ({exc}); the file is truncated or not an image.") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(
+            f"image {name} cannot be decoded ({reason(exc)}); the file is truncated or not an image."
+        ) from exc
 
 
 def resize(array: np.ndarray, size: int, *, nearest: bool = False) -> np.ndarray:
@@ -125,18 +165,29 @@ def resize(array: np.ndarray, size: int, *, nearest: bool = False) -> np.ndarray
     return np.asarray(Image.fromarray(array).resize((size, size), method), dtype=np.uint8)
 
 
-def labeled(images: np.ndarray, labels: np.ndarray, *, channels_last: bool = False) -> LabeledSplit:
-    """A :class:`LabeledSplit` from uint8 ``[N, C, H, W]`` (or ``[N, H, W, C]`` / ``[N, H, W]``) images."""
+def _tensor(array: np.ndarray, what: str, source: str) -> torch.Tensor:
+    """``array`` as a tensor of the same values: integer labels and unsigned pixels wider than 8 bits as int64."""
     import numpy as np
     import torch
 
-    if not images.flags.writeable:  # e.g. np.frombuffer over decompressed bytes; torch wants writable memory
-        images = images.copy()
+    if array.dtype.kind not in "biuf":
+        where = f" in {source}" if source else ""
+        raise DataError(f"{what}{where} have dtype {array.dtype}; expected numbers (uint8 pixels, integer labels).")
+    if (what == "labels" and array.dtype.kind in "iu") or (array.dtype.kind == "u" and array.dtype != np.uint8):
+        array = array.astype(np.int64)
+    elif not array.flags.writeable:  # e.g. np.frombuffer over decompressed bytes; torch wants writable memory
+        array = array.copy()
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def labeled(images: np.ndarray, labels: np.ndarray, *, channels_last: bool = False, source: str = "") -> LabeledSplit:
+    """A :class:`LabeledSplit` from ``[N, C, H, W]`` (or ``[N, H, W, C]`` / ``[N, H, W]``) images, values unchanged
+    (``source``, the file they came from, is named in errors)."""
     if images.ndim == 3:
         images = images[:, None]
-    elif channels_last:
+    elif channels_last and images.ndim == 4:
         images = images.transpose(0, 3, 1, 2)
-    return LabeledSplit(
-        images=torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)),
-        labels=torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64)),
-    )
+    if images.ndim != 4:
+        where = f" in {source}" if source else ""
+        raise DataError(f"images{where} have shape {images.shape}; expected [N, H, W], [N, H, W, C] or [N, C, H, W].")
+    return LabeledSplit(images=_tensor(images, "images", source), labels=_tensor(labels, "labels", source))

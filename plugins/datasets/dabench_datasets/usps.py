@@ -88,4 +88,4 @@ def load_usps(ctx: LoadContext) -> DatasetSplits:
     folder = dataset_folder(ctx, "usps", "usps")
     train = _read(folder, "zip.train.gz", "usps.bz2")
     test = _read(folder, "zip.test.gz", "usps.t.bz2")
-    return DatasetSplits(train=labeled(*train), test=labeled(*test))
+    return DatasetSplits(train=labeled(*train), test=labeled(*test), source=str(folder))

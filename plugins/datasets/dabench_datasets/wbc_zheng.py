@@ -28,6 +28,8 @@ from dabench_datasets.options import parse_domain
 from dabench_datasets.reading import dataset_folder, decode_image, fetch_hint, labeled, read_members, resize
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
 
 FOLDER = "wbc_seg_zheng2018"
@@ -44,8 +46,8 @@ def mask_classes(mask: np.ndarray) -> np.ndarray:
     return np.digitize(mask, (64, 192)).astype(np.int64)
 
 
-def _read_lab(ctx: LoadContext, dataset: str, lab: str) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """Raw images, raw masks and 0-based class labels of one lab, in image-ID order."""
+def _read_lab(ctx: LoadContext, dataset: str, lab: str) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, Path]:
+    """Raw images, raw masks and 0-based class labels of one lab, in image-ID order, and the folder or archive."""
     import numpy as np
 
     folder = dataset_folder(ctx, FOLDER, dataset)
@@ -73,7 +75,7 @@ def _read_lab(ctx: LoadContext, dataset: str, lab: str) -> tuple[list[np.ndarray
     labels = np.array([table[i] - 1 for i in sorted(table)], dtype=np.int64)
     if labels.size == 0 or labels.min() < 0 or labels.max() >= len(CLASS_NAMES):
         raise DataError(f"{source}/{csv_name}: class labels must be 1-{len(CLASS_NAMES)}.")
-    return images, masks, labels
+    return images, masks, labels, source
 
 
 def _load(ctx: LoadContext, dataset: str, default_size: int, segmentation: bool) -> DatasetSplits:
@@ -86,12 +88,12 @@ def _load(ctx: LoadContext, dataset: str, default_size: int, segmentation: bool)
     size = options["size"]
     if not 8 <= size <= 512:
         raise SpecError(f"dataset {dataset!r}: size must be between 8 and 512; got {size}.")
-    images, masks, labels = _read_lab(ctx, dataset, lab)
+    images, masks, labels, source = _read_lab(ctx, dataset, lab)
     x = np.stack([resize(image, size) for image in images])
     y = np.stack([mask_classes(resize(mask, size, nearest=True)) for mask in masks]) if segmentation else labels
     parts = stratified_split(labels, (0.7, 0.1, 0.2), ctx.rng)
     train, val, test = (labeled(x[p], y[p], channels_last=True) for p in parts)
-    return DatasetSplits(train=train, val=val, test=test)
+    return DatasetSplits(train=train, val=val, test=test, input_shape=(3, size, size), source=str(source))
 
 
 def load_wbc_zheng(ctx: LoadContext) -> DatasetSplits:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from dabench import DatasetSplits, LoadContext
+from dabench.validation import validate_splits
 from dabench_datasets.catalog import DATASETS
 
 SPECS = {spec.name: spec for spec in DATASETS}
@@ -30,10 +31,14 @@ Loader = Callable[..., DatasetSplits]
 
 @pytest.fixture
 def load() -> Loader:
-    """``load(name, root, domain=None, seed=0)`` runs a registered dataset's loader."""
+    """``load(name, root, domain=None, seed=0, raw=False)`` runs a registered dataset's loader and, unless ``raw``,
+    the checks every run applies to a load (``dabench.validation.validate_splits``), as ``DataSource.load`` does."""
 
-    def run(name: str, root: Path | None, domain: str | None = None, seed: int = 0) -> DatasetSplits:
-        return SPECS[name].load(LoadContext(root=root, rng=np.random.default_rng(seed), domain=domain))
+    def run(name: str, root: Path | None, domain: str | None = None, seed: int = 0, raw: bool = False) -> DatasetSplits:
+        splits = SPECS[name].load(LoadContext(root=root, rng=np.random.default_rng(seed), domain=domain))
+        if raw:
+            return splits
+        return validate_splits(SPECS[name], splits, label=f"{name}:{domain}" if domain else name, root=root)
 
     return run
 
