@@ -1,7 +1,7 @@
 """dabench: a plugin-based benchmark for domain adaptation under data shift.
 
 The public API for plugin authors is everything in ``__all__`` plus :mod:`dabench.testing` (contract kit),
-:mod:`dabench.models` and :mod:`dabench.training` (reusable torch building blocks; import them lazily, inside
+:mod:`dabench.nn.models` and :mod:`dabench.nn.training` (reusable torch building blocks; import them lazily, inside
 ``build``/``fit``). Importing ``dabench`` itself does not import torch.
 """
 

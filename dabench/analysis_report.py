@@ -11,11 +11,11 @@ import numpy as np
 from tabulate import tabulate
 
 from dabench.analysis import BASELINE, Band, Decomposition, FitResult
-from dabench.markdown import code_span, escape_inline
+from dabench.report.markdown import code_span, escape_inline
 
 
 def _escape(text: object) -> str:
-    return escape_inline(text)  # one line, markdown and HTML safe (dabench.markdown)
+    return escape_inline(text)  # one line, markdown and HTML safe (dabench.report.markdown)
 
 
 def _num(value: float, digits: int = 3) -> str:
@@ -120,12 +120,12 @@ def to_json(
 ) -> dict[str, Any]:
     """A JSON-able dict of the decompositions (and fits, parallel to them); NaN and infinities become None.
 
-    Floats are rounded to :data:`dabench.precision.SIGNIFICANT_DIGITS` significant digits: beyond them, values
+    Floats are rounded to :data:`dabench.stats.precision.SIGNIFICANT_DIGITS` significant digits: beyond them, values
     (curve-fit parameters above all) differ between CPUs and builds, and a published artefact must not depend on
     where it was regenerated. A fit parameter is rounded at the digits of ``max(|value|, stderr)``: digits far below
     its standard error move with the optimiser's stopping point. Compare two outputs with
     ``compare_json(a, b, scales=fit_parameter_scales(a))``."""
-    from dabench.precision import round_json
+    from dabench.stats.precision import round_json
 
     out = []
     for k, d in enumerate(decompositions):

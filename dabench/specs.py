@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from dabench.errors import SpecError
-from dabench.hyperparams import ParamRange, checked_ranges
+from dabench.nn.hyperparams import ParamRange, checked_ranges
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -206,7 +206,7 @@ class Method(Protocol):
 class MethodSpec:
     """An adaptation method. ``build(params)`` returns a :class:`Method`; ``defaults`` lists every parameter.
 
-    ``param_ranges`` declares the valid range of numeric parameters (name -> :class:`~dabench.hyperparams.ParamRange`
+    ``param_ranges`` declares the valid range of numeric parameters (name -> :class:`~dabench.nn.hyperparams.ParamRange`
     or a ``(low, high)`` tuple of inclusive bounds, ``None`` = unbounded; e.g. ``TRAINING_RANGES``); resolved values
     outside it are rejected before a run starts."""
 

@@ -108,12 +108,13 @@ def check_method(
 
 def check_dataset(spec: DatasetSpec, root: Path | None = None, *, domain: str | None = None) -> DatasetSplits:
     """Loads the dataset: uint8 NCHW images, int64 labels, the same split for the same seed, and every check a run
-    applies to a load (:func:`dabench.validation.validate_splits`: the declared shape — ``DatasetSplits.input_shape``
+    applies to a load (:func:`dabench.run.validation.validate_splits`: the declared shape —
+    ``DatasetSplits.input_shape``
     or the spec's —, labels within the loaded label space, non-empty splits, at least two classes)."""
     import torch
 
     from dabench.errors import DataError
-    from dabench.validation import validate_splits
+    from dabench.run.validation import validate_splits
 
     assert isinstance(spec, DatasetSpec), f"expected a DatasetSpec, got {type(spec).__name__}"
     label = f"{spec.name}:{domain}" if domain else spec.name

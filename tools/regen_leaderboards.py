@@ -3,7 +3,7 @@
 Each ``leaderboards/<name>.md`` states the exact command that produced it; this script runs those commands, plus
 ``dabench analyze`` for every ``leaderboards/<name>/analysis/`` folder. ``tests/e2e/test_published.py`` fails when a
 committed file differs from what its records give at its declared precision (markdown at its displayed digits,
-``analysis.json`` at ``dabench.precision.SIGNIFICANT_DIGITS`` significant digits): regenerating on another CPU
+``analysis.json`` at ``dabench.stats.precision.SIGNIFICANT_DIGITS`` significant digits): regenerating on another CPU
 changes digits beyond that, and the test does not ask for them.
 
     python tools/regen_leaderboards.py

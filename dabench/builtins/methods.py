@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from dabench.builtins.citations import ERM
-from dabench.hyperparams import TRAINING_DEFAULTS, TRAINING_RANGES
+from dabench.nn.hyperparams import TRAINING_DEFAULTS, TRAINING_RANGES
 from dabench.specs import Method, MethodSpec
 
 
 def build_source_only(params: Mapping[str, Any]) -> Method:
-    from dabench.training import SupervisedTraining
+    from dabench.nn.training import SupervisedTraining
 
     return SupervisedTraining(params)
 

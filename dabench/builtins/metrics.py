@@ -17,10 +17,12 @@ Conventions (mirroring scikit-learn):
   (NaN per class, left out of the mean), like scikit-learn's ``f1_score`` / ``jaccard_score`` which average over the
   labels present in either. The mean includes the background class; use the per-class functions to leave it out.
 
-Cell keys (exact bootstrap fast path, see :mod:`dabench.bootstrap`): accuracy, balanced accuracy and macro-F1 depend
+Cell keys (exact bootstrap fast path, see :mod:`dabench.stats.bootstrap`): accuracy, balanced accuracy and macro-F1
+depend
 on the samples only through the ``C x C`` confusion cells (key ``label * C + prediction``); AUC only through the
 (distinct score, positive) cells when binary, and the (label, score row) cells for one-vs-rest. Each ``resampled``
-is registered with its key (:func:`dabench.bootstrap.register_cell_key`), so the shared bootstrap draws cell counts
+is registered with its key (:func:`dabench.stats.bootstrap.register_cell_key`), so the shared bootstrap draws cell
+counts
 (``O(C^2)`` per replicate for the confusion metrics) instead of per-sample counts; the values are unchanged because
 ``resampled`` on one representative per cell, weighted by cell counts, is the metric on the expanded resample.
 
@@ -36,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from dabench.bootstrap import register_cell_key
 from dabench.specs import MetricSpec
+from dabench.stats.bootstrap import register_cell_key
 
 # ------------------------------------------------------------------------------------------------ helpers
 

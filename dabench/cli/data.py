@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_data(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from dabench import datafiles
+    from dabench.run import datafiles
 
     registry = load_registry()
     root = resolve_data_root(args.data_root)

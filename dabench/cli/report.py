@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from dabench import leaderboard
-    from dabench.store import ResultStore
+    from dabench.report import leaderboard
+    from dabench.run.store import ResultStore
 
     if not args.store.is_dir():
         raise SpecError(f"result store {str(args.store)!r} does not exist: run 'dabench run ... --store DIR' first.")
@@ -93,7 +93,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     import re
 
     from dabench import analysis, analysis_report, plots
-    from dabench.store import ResultStore
+    from dabench.run.store import ResultStore
 
     if not args.store.is_dir():
         raise SpecError(f"result store {str(args.store)!r} does not exist: run a dann4 sweep into it first.")

@@ -39,8 +39,8 @@ def _delta(value: float | None) -> str:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from dabench.provenance import describe_hardware, hardware_differences
-    from dabench.reproduce import FAILED, IDENTICAL, NOT_COMPARABLE, ORDER, OUTSIDE, RecordCheck, reproduce
+    from dabench.run.provenance import describe_hardware, hardware_differences
+    from dabench.run.reproduce import FAILED, IDENTICAL, NOT_COMPARABLE, ORDER, OUTSIDE, RecordCheck, reproduce
 
     registry = load_registry()
     data_root = resolve_data_root(args.data_root)

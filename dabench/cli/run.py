@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dabench.execution import Outcome
     from dabench.registry import Registry
+    from dabench.run.execution import Outcome
+    from dabench.run.store import ResultStore
     from dabench.specs import RunSpec
-    from dabench.store import ResultStore
 
 from dabench.cli.common import count, err, load_registry, number, numbers, out, resolve_data_root
 
@@ -49,9 +49,9 @@ def common_run_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from dabench.execution import execute
-    from dabench.resolve import RunRequest, parse_set, resolve
-    from dabench.store import ResultStore
+    from dabench.run.execution import execute
+    from dabench.run.resolve import RunRequest, parse_set, resolve
+    from dabench.run.store import ResultStore
 
     registry = load_registry()
     metrics = tuple(m.strip() for m in args.metrics.split(",")) if args.metrics else None
@@ -75,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     data_root = resolve_data_root(args.data_root)
     store = ResultStore(args.store)
     store.ensure_writable()
-    from dabench.runner import resolve_device
+    from dabench.run.runner import resolve_device
 
     resolve_device(args.device)
     options: dict[str, Any] = {"data_root": data_root, "device": args.device, "force": args.force}
@@ -101,8 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def wait_for_other(spec: RunSpec, busy: Outcome, registry: Registry, store: ResultStore, **options: Any) -> Outcome:
     """A single run whose key another process is running: wait for that process (or take over its claim when
     it dies) instead of running the key twice."""
-    from dabench.claims import ClaimTable
-    from dabench.execution import wait_for_busy
+    from dabench.run.claims import ClaimTable
+    from dabench.run.execution import wait_for_busy
 
     holder = busy.holder.describe() if busy.holder is not None else "another process"
     out(f"waiting: {spec.key()[:12]} is being run by {holder}; waiting for it instead of running it twice")
@@ -134,7 +134,7 @@ def diverged_message(record: dict[str, Any], path: Path) -> str:
 def print_record(record: dict[str, Any]) -> None:
     from tabulate import tabulate
 
-    from dabench.leaderboard import setting_of
+    from dabench.report.leaderboard import setting_of
 
     protocol, dataset, target, shift = setting_of(record)
     spec = record["spec"]
@@ -160,9 +160,9 @@ def print_record(record: dict[str, Any]) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from dabench.runner import resolve_device
-    from dabench.store import ResultStore
-    from dabench.sweep import Progress, count_outcomes, load_sweep, run_sweep
+    from dabench.run.runner import resolve_device
+    from dabench.run.store import ResultStore
+    from dabench.run.sweep import Progress, count_outcomes, load_sweep, run_sweep
 
     registry = load_registry()
     sweep = load_sweep(args.file, registry)

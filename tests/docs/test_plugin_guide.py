@@ -27,7 +27,7 @@ PLUGIN_FILES = {
     "dabench_coral/method.py",
     "tests/test_contract.py",
 }
-PUBLIC_MODULES = {"dabench", "dabench.testing", "dabench.models", "dabench.training", "dabench.hyperparams"}
+PUBLIC_MODULES = {"dabench", "dabench.testing", "dabench.nn.models", "dabench.nn.training", "dabench.nn.hyperparams"}
 
 
 def guide_blocks() -> dict[str, str]:
@@ -99,7 +99,7 @@ def test_plugin_module_is_cheap_to_import(installed: Path) -> None:
 
 
 def test_worked_method_passes_the_kit_and_beats_chance(registry: Registry) -> None:
-    from dabench.training import ModelPredictor
+    from dabench.nn.training import ModelPredictor
 
     spec = registry.methods.get("deep_coral")
     testing.check_method(spec)
@@ -110,7 +110,7 @@ def test_worked_method_passes_the_kit_and_beats_chance(registry: Registry) -> No
     labels = torch.arange(len(target)) % task.num_classes  # toy_task's target labels (hidden from the method)
     accuracy = float((predictor.predict(target).argmax(1) == labels).float().mean())
     assert accuracy > 1 / task.num_classes + 0.25, f"deep_coral target accuracy {accuracy:.2f} is near chance"
-    assert isinstance(predictor, ModelPredictor), "the guide's fit() returns a dabench.training.ModelPredictor"
+    assert isinstance(predictor, ModelPredictor), "the guide's fit() returns a dabench.nn.training.ModelPredictor"
     assert predictor.features(target).shape[0] == len(target)
 
 
@@ -124,7 +124,7 @@ def test_worked_method_fails_a_diverging_run(registry: Registry) -> None:
 
 
 def test_param_ranges_reject_a_negative_weight(registry: Registry) -> None:
-    from dabench.hyperparams import ParamRange
+    from dabench.nn.hyperparams import ParamRange
 
     declared = registry.methods.get("deep_coral").param_ranges["coral_weight"]
     with pytest.raises(SpecError, match="coral_weight"):

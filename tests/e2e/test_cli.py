@@ -93,7 +93,7 @@ def test_plugins_and_list(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_analyze_writes_report_and_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from dabench.store import ResultStore
+    from dabench.run.store import ResultStore
     from tests.unit.test_analysis import _records
 
     store = ResultStore(tmp_path / "store")

@@ -173,9 +173,9 @@ def argv(draw: st.DrawFn, root: Path) -> list[str]:
 
 def fake_run(spec: Any, registry: Any, *, data_root: Path | None = None, device: str = "cpu") -> Any:
     """A well-formed result in no time: the value 0.5 for every metric on the protocol's test domains."""
-    from dabench.bootstrap import Estimate
-    from dabench.protocols import domain_name
-    from dabench.runner import RunResult
+    from dabench.run.protocols import domain_name
+    from dabench.run.runner import RunResult
+    from dabench.stats.bootstrap import Estimate
 
     domains = [domain_name(i) for i in spec.test_intensities] if spec.protocol == "dann4" else ["source", "target"]
     estimate = Estimate(0.5, 0.4, 0.6, spec.n_bootstrap, spec.interval)
@@ -185,9 +185,9 @@ def fake_run(spec: Any, registry: Any, *, data_root: Path | None = None, device:
 
 @pytest.fixture
 def fuzz_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    import dabench.runner
+    import dabench.run.runner
 
-    monkeypatch.setattr(dabench.runner, "run", fake_run)
+    monkeypatch.setattr(dabench.run.runner, "run", fake_run)
     monkeypatch.delenv("DABENCH_DATA", raising=False)
     monkeypatch.chdir(tmp_path)  # anything written to a relative path stays in the temporary folder
     (tmp_path / "data" / "mnist").mkdir(parents=True)

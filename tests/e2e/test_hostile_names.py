@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dabench.cli import main
-from dabench.store import ResultStore
+from dabench.run.store import ResultStore
 
 HOSTILE = ["a|b", "x\r| fake | row |", "# H", "<script>alert(1)</script>", "``tick`` `", "line\n# injected\n- item"]
 TITLE = " ".join(HOSTILE) + " [x](javascript:alert(1))"

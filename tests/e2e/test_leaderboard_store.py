@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dabench.cli import main
-from dabench.store import ResultStore
+from dabench.run.store import ResultStore
 
 
 def run_record(seed: int, value: float | None) -> dict:

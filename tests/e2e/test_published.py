@@ -2,7 +2,8 @@
 
 Floating-point results differ between CPUs and builds from about the 9th significant digit, so the comparison is
 not byte for byte: markdown must agree at its displayed digits (one unit in the last digit) and JSON at
-:data:`dabench.precision.SIGNIFICANT_DIGITS` significant digits (see :mod:`dabench.precision`) — a fit parameter at
+:data:`dabench.stats.precision.SIGNIFICANT_DIGITS` significant digits (see :mod:`dabench.stats.precision`) — a fit
+parameter at
 the digits of its standard error when that is larger, as :func:`dabench.analysis_report.to_json` rounds it. The
 parameter values of a fit that did not converge (no covariance: the data do not determine them, and they move with
 the last bits of the input) are not compared; everything else about that fit is.
@@ -20,7 +21,7 @@ import pytest
 
 from dabench.analysis_report import fit_parameter_scales
 from dabench.cli import main
-from dabench.precision import SIGNIFICANT_DIGITS, JsonPath, compare_json, compare_markdown
+from dabench.stats.precision import SIGNIFICANT_DIGITS, JsonPath, compare_json, compare_markdown
 
 REPO = Path(__file__).resolve().parents[2]
 BOARDS = sorted(

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from dabench import provenance
 from dabench.cli import main
 from dabench.registry import build_registry
-from dabench.reproduce import (
+from dabench.run import provenance
+from dabench.run.reproduce import (
     IDENTICAL,
     NOT_COMPARABLE,
     OUTSIDE,

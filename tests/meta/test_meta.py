@@ -12,7 +12,7 @@ import dabench
 from dabench import hookspecs
 
 REPO = Path(__file__).resolve().parents[2]
-PUBLIC_MODULES = {"dabench", "dabench.testing", "dabench.models", "dabench.training", "dabench.hyperparams"}
+PUBLIC_MODULES = {"dabench", "dabench.testing", "dabench.nn.models", "dabench.nn.training", "dabench.nn.hyperparams"}
 HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dabench import alignment
 from dabench.data import LabeledSplit
 from dabench.errors import SpecError
+from dabench.run import alignment
 
 
 def test_harmonize_channels_and_size() -> None:

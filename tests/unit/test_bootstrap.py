@@ -1,4 +1,5 @@
-"""The shared bootstrap (and dabench.resampling, which it re-exports): determinism, resampling, grouped resampling, the
+"""The shared bootstrap (and dabench.stats.resampling, which it re-exports): determinism, resampling, grouped
+resampling, the
 intervals."""
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
-from dabench.bootstrap import (
+from dabench.builtins.metrics import METRICS
+from dabench.errors import SpecError
+from dabench.specs import MetricSpec
+from dabench.stats.bootstrap import (
     CELL_MULTINOMIAL_RATIO,
     Estimate,
     acceleration,
@@ -23,9 +27,6 @@ from dabench.bootstrap import (
     round_significant,
     uses_sample_stream,
 )
-from dabench.builtins.metrics import METRICS
-from dabench.errors import SpecError
-from dabench.specs import MetricSpec
 
 SPECS = {spec.name: spec for spec in METRICS}
 

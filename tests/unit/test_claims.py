@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from dabench.claims import ClaimTable, default_timeout
 from dabench.errors import StoreError
+from dabench.run.claims import ClaimTable, default_timeout
 
 KEY = "ab" * 32
 

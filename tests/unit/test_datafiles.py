@@ -1,4 +1,4 @@
-"""dabench.datafiles: status, verification and resumable, verified downloads — against a local HTTP server only."""
+"""dabench.run.datafiles: status, verification and resumable, verified downloads — against a local HTTP server only."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dabench import DataError, DataFile, DatasetSpec, DatasetSplits, LoadContext
-from dabench.datafiles import dataset_status, fetch_dataset, sha256_file, verify_dataset
+from dabench.run.datafiles import dataset_status, fetch_dataset, sha256_file, verify_dataset
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from dabench.bootstrap import Estimate
-from dabench.derived import (
+from dabench.errors import SpecError
+from dabench.stats.bootstrap import Estimate
+from dabench.stats.derived import (
     domain_spread,
     domain_spread_from_records,
     record_value,
@@ -16,7 +17,6 @@ from dabench.derived import (
     salvage_from_records,
     values_by_domain,
 )
-from dabench.errors import SpecError
 
 
 def _rec(key: str, metrics: dict[str, dict[str, float | None]], status: str = "ok") -> dict:

@@ -8,8 +8,8 @@ import pytest
 from scipy.linalg import sqrtm
 from scipy.stats import wasserstein_distance
 
-from dabench import distances as dist
 from dabench.errors import SpecError
+from dabench.stats import distances as dist
 
 
 @pytest.fixture

@@ -15,15 +15,15 @@ import torch
 from torch import nn
 
 from dabench.errors import RunDiverged
-from dabench.execution import execute
 from dabench.hookspecs import hookimpl
+from dabench.nn.training import DivergenceGuard, check_finite, check_module_finite
 from dabench.registry import build_registry
-from dabench.resolve import RunRequest, resolve
+from dabench.run.execution import execute
+from dabench.run.resolve import RunRequest, resolve
+from dabench.run.store import ResultStore
 from dabench.seeding import Seeds
 from dabench.specs import Citation, MethodSpec
-from dabench.store import ResultStore
 from dabench.testing import FAST_PARAMS, toy_task
-from dabench.training import DivergenceGuard, check_finite, check_module_finite
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = {"epochs": 1, "width": 8, "hidden": 16}

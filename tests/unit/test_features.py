@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from dabench.errors import SpecError
-from dabench.features import extract_features
+from dabench.nn.features import extract_features
 
 
 def _model() -> nn.Sequential:

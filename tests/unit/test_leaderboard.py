@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from dabench import leaderboard
-from dabench.leaderboard_rows import build_settings, problem
+from dabench.report import leaderboard
+from dabench.report.leaderboard_rows import build_settings, problem
 
 
 def record(

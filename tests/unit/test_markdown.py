@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from dabench.markdown import code_span, escape_inline, one_line
+from dabench.report.markdown import code_span, escape_inline, one_line
 
 
 @pytest.mark.parametrize(

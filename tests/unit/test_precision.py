@@ -8,7 +8,7 @@ import math
 import pytest
 
 from dabench.analysis_report import fit_parameter_scales
-from dabench.precision import (
+from dabench.stats.precision import (
     SIGNIFICANT_DIGITS,
     JsonPath,
     agree,

@@ -13,8 +13,8 @@ from dabench.data import AdaptationTask
 from dabench.errors import SpecError
 from dabench.hookspecs import hookimpl
 from dabench.registry import build_registry
-from dabench.resolve import RunRequest, resolve
-from dabench.runner import run
+from dabench.run.resolve import RunRequest, resolve
+from dabench.run.runner import run
 from dabench.specs import Citation, MethodSpec
 
 SEEN: list[AdaptationTask] = []

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from dabench import provenance
+from dabench.run import provenance
 
 
 def test_cpu_model_reads_cpuinfo(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from dabench.plugins import EXPLICIT
 from dabench.provenance_code import code_hash, is_local_install, module_source_root, object_source_roots
 from dabench.registry import build_registry
-from dabench.resolve import RunRequest, resolve
+from dabench.run.resolve import RunRequest, resolve
 from dabench.specs import SCHEMA_VERSION, ComponentRef, RunSpec, ShiftStep
 
 PLUGIN_SOURCE = """

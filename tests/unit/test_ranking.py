@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dabench import leaderboard
-from dabench.bootstrap import bootstrap
 from dabench.builtins.metrics import METRICS
-from dabench.leaderboard_rows import build_settings
-from dabench.ranking import compare, rank_rows
+from dabench.report import leaderboard
+from dabench.report.leaderboard_rows import build_settings
+from dabench.report.ranking import compare, rank_rows
+from dabench.stats.bootstrap import bootstrap
 
 ACCURACY = next(m for m in METRICS if m.name == "accuracy")
 

@@ -7,7 +7,7 @@ import pytest
 from dabench.errors import DuplicateNameError, UnknownComponentError
 from dabench.hookspecs import hookimpl
 from dabench.registry import Conflict, build_registry
-from dabench.resolve import RunRequest, resolve
+from dabench.run.resolve import RunRequest, resolve
 from dabench.specs import Citation, ComponentRef, MethodSpec, MetricSpec
 
 PAPER = Citation(authors="X", title="Y", year=2020)

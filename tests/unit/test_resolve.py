@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 
 from dabench.errors import SpecError, UnknownComponentError, closest_name, did_you_mean
-from dabench.hyperparams import TRAINING_RANGES, ParamRange
-from dabench.resolve import RunRequest, check_param, coerce, parse_set, parse_shift_chain, resolve, resolve_params
+from dabench.nn.hyperparams import TRAINING_RANGES, ParamRange
+from dabench.run.resolve import RunRequest, check_param, coerce, parse_set, parse_shift_chain, resolve, resolve_params
 from dabench.specs import Citation, MethodSpec
 
 PAPER = Citation(authors="T", title="t", year=2024)

@@ -11,8 +11,8 @@ from dabench.data import AdaptationTask, UnlabeledSplit
 from dabench.errors import DataError, SpecError
 from dabench.hookspecs import hookimpl
 from dabench.registry import build_registry
-from dabench.resolve import RunRequest, resolve
-from dabench.runner import resolve_device, run
+from dabench.run.resolve import RunRequest, resolve
+from dabench.run.runner import resolve_device, run
 from dabench.specs import Citation, MethodSpec
 
 FAST = {"epochs": 1, "width": 8, "hidden": 16}

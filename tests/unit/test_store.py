@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dabench.errors import StoreError
-from dabench.store import ResultStore, host_tag
+from dabench.run.store import ResultStore, host_tag
 
 
 def test_put_get_and_completed(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_interrupted_write_leaves_no_record(tmp_path: Path, monkeypatch: pytest.
 
 def test_killed_write_leaves_no_record_and_its_temp_file_is_cleaned(tmp_path: Path) -> None:
     code = (
-        "import os, sys; from dabench.store import ResultStore; "
+        "import os, sys; from dabench.run.store import ResultStore; "
         "os.replace = lambda a, b: os._exit(9); "  # the process dies between writing the temp file and renaming it
         f"ResultStore(sys.argv[1]).put({{'key': '{'ef' * 32}', 'status': 'ok'}})"
     )

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from dabench.claims import ClaimTable
 from dabench.errors import DabenchError, SpecError
-from dabench.execution import execute, failed_record
 from dabench.hookspecs import hookimpl
 from dabench.registry import build_registry
+from dabench.run.claims import ClaimTable
+from dabench.run.execution import execute, failed_record
+from dabench.run.store import ResultStore
+from dabench.run.sweep import Progress, count_outcomes, load_sweep, run_sweep
 from dabench.specs import Citation, MethodSpec
-from dabench.store import ResultStore
-from dabench.sweep import Progress, count_outcomes, load_sweep, run_sweep
 
 
 class Exploding:

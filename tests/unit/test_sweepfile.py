@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import dabench.sweepfile
-from dabench.sweepfile import SweepFileError, expand, load_sweep
+import dabench.run.sweepfile
+from dabench.run.sweepfile import SweepFileError, expand, load_sweep
 
 SWEEPS = sorted((Path(__file__).resolve().parents[2] / "sweeps").glob("*.toml"))
 
@@ -26,7 +26,7 @@ def test_there_are_committed_sweeps() -> None:
 
 
 def test_the_documented_example_is_valid(tmp_path: Path, registry) -> None:  # type: ignore[no-untyped-def]
-    doc = dabench.sweepfile.__doc__ or ""
+    doc = dabench.run.sweepfile.__doc__ or ""
     block = doc.split("File format::\n\n", 1)[1].split("\n\n", 1)[0]
     text = re.sub(r"(?m)^    ", "", block)
     path = tmp_path / "example.toml"

@@ -1,7 +1,8 @@
 """Benchmark: dabench's bootstrap vs a scikit-learn loop over the same replicates.
 
 AUC (binary) and macro-F1 (10 classes), B = 1,000 replicates, at n = 10,000 and n = 100,000. Both metrics take the
-exact cell fast path of :mod:`dabench.bootstrap` (macro-F1: a multinomial over the 10 x 10 confusion cells; AUC: the
+exact cell fast path of :mod:`dabench.stats.bootstrap` (macro-F1: a multinomial over the 10 x 10 confusion cells; AUC:
+the
 uniform per-sample draws counted per (distinct score, label) cell). The scikit-learn side evaluates the *same*
 replicates: it redraws the same cell counts (``iter_cell_counts`` with the same seed), expands each replicate to the
 full resample of ``n`` samples (``np.repeat`` of one representative sample per cell) and calls ``roc_auc_score`` /
@@ -24,8 +25,8 @@ import numpy as np
 from sklearn.metrics import f1_score, roc_auc_score
 from tabulate import tabulate
 
-from dabench.bootstrap import CELL_MULTINOMIAL_RATIO, cells_of, iter_cell_counts, replicates
 from dabench.builtins.metrics import METRICS
+from dabench.stats.bootstrap import CELL_MULTINOMIAL_RATIO, cells_of, iter_cell_counts, replicates
 
 SPECS = {spec.name: spec for spec in METRICS}
 N_BOOT = 1000

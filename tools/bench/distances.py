@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 from tabulate import tabulate
 
-from dabench import distances as dist
+from dabench.stats import distances as dist
 
 
 def _timed(fn: Callable[[], float], repeat: int = 3) -> tuple[float, float]:

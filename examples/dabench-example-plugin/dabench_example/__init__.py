@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 import dabench
-from dabench.hyperparams import TRAINING_DEFAULTS, TRAINING_RANGES
+from dabench.nn.hyperparams import TRAINING_DEFAULTS, TRAINING_RANGES
 
 ENTMIN_PAPER = dabench.Citation(
     authors="Yves Grandvalet, Yoshua Bengio",

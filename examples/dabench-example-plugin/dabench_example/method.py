@@ -1,6 +1,6 @@
 """Entropy minimisation (Grandvalet & Bengio 2004): source cross-entropy + w · mean target prediction entropy.
 
-The loop calls :class:`dabench.training.DivergenceGuard`, so a run whose loss or parameters turn non-finite is
+The loop calls :class:`dabench.nn.training.DivergenceGuard`, so a run whose loss or parameters turn non-finite is
 recorded as a failed, diverged run instead of an ``ok`` run with NaN metrics.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from dabench import AdaptationTask, Seeds
-from dabench.training import (
+from dabench.nn.training import (
     DivergenceGuard,
     IndexBatches,
     ModelPredictor,

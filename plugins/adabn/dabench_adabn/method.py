@@ -3,7 +3,7 @@
 Statistics are the exact population mean and (biased→unbiased, as BatchNorm stores) variance of each BN layer's
 input over the whole target domain, accumulated layer by layer with hooks in one no-grad pass per layer depth:
 the network is run in eval mode, so every layer sees inputs normalised with the already-adapted statistics of the
-layers before it. Training fails as diverged on a non-finite loss (:class:`~dabench.training.DivergenceGuard`), and
+layers before it. Training fails as diverged on a non-finite loss (:class:`~dabench.nn.training.DivergenceGuard`), and
 so does adaptation when it leaves a non-finite statistic (e.g. a target of huge values).
 """
 
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from dabench import AdaptationTask, Seeds
-from dabench.training import ModelPredictor, SupervisedTraining, check_module_finite
+from dabench.nn.training import ModelPredictor, SupervisedTraining, check_module_finite
 
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -53,7 +53,7 @@ def adapt_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int, dev
 
 
 class AdaBN:
-    """The ``adabn`` method: :class:`~dabench.training.SupervisedTraining`, then :func:`adapt_batchnorm`."""
+    """The ``adabn`` method: :class:`~dabench.nn.training.SupervisedTraining`, then :func:`adapt_batchnorm`."""
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         self.params = dict(params)

@@ -39,7 +39,7 @@ def test_adabn_recovers_an_intensity_shift() -> None:
     params = {**DEFAULTS, "epochs": 3, "width": 8, "hidden": 16}
     predictor = AdaBN(params).fit(shifted, seeds=Seeds(0), device=torch.device("cpu"))
     adapted = (predictor.predict(shifted.unlabeled["target"].images).argmax(1) == target_labels).float().mean()
-    from dabench.training import SupervisedTraining
+    from dabench.nn.training import SupervisedTraining
 
     plain = SupervisedTraining(params).fit(shifted, seeds=Seeds(0), device=torch.device("cpu"))
     baseline = (plain.predict(shifted.unlabeled["target"].images).argmax(1) == target_labels).float().mean()

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import dabench
-from dabench.hyperparams import TRAINING_DEFAULTS, TRAINING_RANGES, ParamRange
+from dabench.nn.hyperparams import TRAINING_DEFAULTS, TRAINING_RANGES, ParamRange
 
 PAPER = dabench.Citation(
     authors="Yaroslav Ganin, Victor Lempitsky",

@@ -5,7 +5,7 @@ on the source batch, and a domain classifier — attached to the feature extract
 (GRL) — learns to tell the domains apart while the reversed gradient makes the features domain-invariant. The GRL
 coefficient follows ``λ_p = λ_max · (2 / (1 + exp(-γ p)) − 1)`` and the learning rate ``lr / (1 + α p)^β``, with
 ``p`` the training progress in [0, 1]. A non-finite loss or parameter fails the run as diverged
-(:class:`~dabench.training.DivergenceGuard`).
+(:class:`~dabench.nn.training.DivergenceGuard`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from dabench import AdaptationTask, Seeds
-from dabench.models import FeatureClassifier, init_parameters
-from dabench.training import (
+from dabench.nn.models import FeatureClassifier, init_parameters
+from dabench.nn.training import (
     DivergenceGuard,
     IndexBatches,
     ModelPredictor,

@@ -34,7 +34,7 @@ def test_step_trains_the_domain_classifier_against_the_features() -> None:
     domain loss goes up, while the discriminator alone moves it down."""
     torch.manual_seed(0)
     task = testing.toy_task()
-    from dabench.training import build_classifier
+    from dabench.nn.training import build_classifier
 
     model = build_classifier(task, {**DEFAULTS, "width": 8, "hidden": 16}, Seeds(0))
     disc = domain_classifier(model.feature_dim, 16, 2)

@@ -5,7 +5,7 @@ zip, tar or npz, or an undecodable image all become one :class:`dabench.DataErro
 expected and what to do.
 
 Pixel values and labels pass through :func:`labeled` unchanged (no silent cast): the core checks every load
-(``dabench.validation``: uint8 as is, lossless conversions, everything else rejected naming the file).
+(``dabench.run.validation``: uint8 as is, lossless conversions, everything else rejected naming the file).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from dabench import DatasetSplits, LoadContext
-from dabench.validation import validate_splits
+from dabench.run.validation import validate_splits
 from dabench_datasets.catalog import DATASETS
 
 SPECS = {spec.name: spec for spec in DATASETS}
@@ -32,7 +32,7 @@ Loader = Callable[..., DatasetSplits]
 @pytest.fixture
 def load() -> Loader:
     """``load(name, root, domain=None, seed=0, raw=False)`` runs a registered dataset's loader and, unless ``raw``,
-    the checks every run applies to a load (``dabench.validation.validate_splits``), as ``DataSource.load`` does."""
+    the checks every run applies to a load (``dabench.run.validation.validate_splits``), as ``DataSource.load`` does."""
 
     def run(name: str, root: Path | None, domain: str | None = None, seed: int = 0, raw: bool = False) -> DatasetSplits:
         splits = SPECS[name].load(LoadContext(root=root, rng=np.random.default_rng(seed), domain=domain))

@@ -18,10 +18,10 @@ from PIL import Image
 
 from dabench import DataError, DatasetSpec, DatasetSplits, LabeledSplit, LoadContext
 from dabench.cli import main
-from dabench.datasource import DataSource
 from dabench.registry import build_registry
+from dabench.run.datasource import DataSource
+from dabench.run.validation import as_uint8, validate_splits
 from dabench.seeding import Seeds
-from dabench.validation import as_uint8, validate_splits
 from dabench_datasets.medmnist import read_npz
 
 SIZES = {"train": 12, "val": 4, "test": 6}
@@ -294,8 +294,8 @@ def _named(name: str, classes: tuple[str, ...], train: list[int], test: list[int
 
 
 def test_what_a_cross_dataset_run_keeps_must_be_usable() -> None:
-    from dabench.datasource import aligned_splits
-    from dabench.resolve import RunRequest, resolve
+    from dabench.run.datasource import aligned_splits
+    from dabench.run.resolve import RunRequest, resolve
 
     registry = build_registry()
     for spec in (

@@ -1,5 +1,5 @@
 """Run a spec through the store: cache hits are skipped, results and failures are recorded atomically, and a per-key
-claim (:mod:`dabench.claims`) makes sure two workers sharing a store never run the same key at once.
+claim (:mod:`dabench.run.claims`) makes sure two workers sharing a store never run the same key at once.
 
 Outcomes (``Outcome.status``): ``cached`` (a completed record exists), ``ok``, ``failed`` and ``busy`` (another
 worker holds a live claim on the key; nothing was run; :func:`wait_for_busy` waits for it). Every failed record
@@ -12,7 +12,7 @@ has ``failure``:
 - ``"error"``: any other exception (a method's crash), stored with its error and traceback.
 
 Interrupts propagate and store nothing (the claim is released). An unreadable record file for the key is moved
-aside (:meth:`~dabench.store.ResultStore.quarantine`) under the claim and the spec is re-run; ``Outcome.notes``
+aside (:meth:`~dabench.run.store.ResultStore.quarantine`) under the claim and the spec is re-run; ``Outcome.notes``
 says so, for the CLI to warn.
 """
 
@@ -26,11 +26,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dabench.claims import ClaimInfo, ClaimTable
 from dabench.errors import DabenchError, RunDiverged
 from dabench.registry import Registry
+from dabench.run.claims import ClaimInfo, ClaimTable
+from dabench.run.store import ResultStore, strict
 from dabench.specs import RunSpec
-from dabench.store import ResultStore, strict
 
 RecordState = tuple[int, int, int] | None  # (inode, size, mtime_ns) of a record file, None when absent
 
@@ -121,7 +121,7 @@ def execute(
 def _run(
     spec: RunSpec, registry: Registry, *, data_root: Path | None, device: str, record_user_errors: bool
 ) -> dict[str, Any]:
-    from dabench.runner import run
+    from dabench.run.runner import run
 
     try:
         return run(spec, registry, data_root=data_root, device=device).to_record()

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from dabench.leaderboard_rows import PROVIDER_FIELDS, Row
+from dabench.report.leaderboard_rows import PROVIDER_FIELDS, Row
 
 LEVEL = 0.95
 UNRANKED = "–"

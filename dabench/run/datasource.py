@@ -1,5 +1,5 @@
 """Where a run's data comes from: datasets loaded (and cached per run) from the data root, checked by
-:mod:`dabench.validation`, converted to float, shifted in chunks with per-sample randomness, and aligned across
+:mod:`dabench.run.validation`, converted to float, shifted in chunks with per-sample randomness, and aligned across
 datasets."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import Any
 
 import torch
 
-from dabench import alignment
 from dabench.data import DatasetSplits, LabeledSplit
 from dabench.errors import DataError
 from dabench.registry import Registry
+from dabench.run import alignment
+from dabench.run.validation import MIN_TRAIN, label_space, source_of, validate_splits
 from dabench.seeding import Seeds
 from dabench.shiftrandom import ShiftRandom
 from dabench.specs import ComponentRef, DatasetSpec, LoadContext, RunSpec, ShiftContext, ShiftStep
-from dabench.validation import MIN_TRAIN, label_space, source_of, validate_splits
 
 SHIFT_CHUNK_BYTES = 24 * 2**20  # keep temporaries under glibc's 32 MiB mmap threshold (DESIGN §7)
 # What a loader that reads files without dabench's helpers may raise on a missing, truncated or corrupt file.

@@ -1,6 +1,6 @@
 """One shared, vectorised bootstrap that gives every metric a confidence interval.
 
-Resamples are drawn by :mod:`dabench.resampling` (per-sample multiplicity counts, or the exact cell fast path for
+Resamples are drawn by :mod:`dabench.stats.resampling` (per-sample multiplicity counts, or the exact cell fast path for
 metrics that register a cell key; see there). A metric with a vectorised ``resampled(y_true, y_score, counts)``
 evaluates a whole chunk of replicates at once; any other metric is evaluated replicate by replicate on the expanded
 sample.
@@ -47,7 +47,8 @@ from typing import Any
 import numpy as np
 
 from dabench.errors import SpecError
-from dabench.resampling import (
+from dabench.specs import MetricSpec
+from dabench.stats.resampling import (
     CELL_MULTINOMIAL_RATIO,
     CHUNK_ELEMENTS,
     CellKey,
@@ -60,7 +61,6 @@ from dabench.resampling import (
     register_cell_key,
     units_of,
 )
-from dabench.specs import MetricSpec
 
 __all__ = [
     "CELL_MULTINOMIAL_RATIO",

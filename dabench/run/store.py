@@ -11,7 +11,7 @@ Integrity rules:
 - Reading never raises for an unreadable record: :meth:`ResultStore.lookup` reports it, and whoever is about to
   re-run that key moves it aside with :meth:`ResultStore.quarantine` (to ``<root>/unreadable/``).
 - Failed runs are records with ``status = "failed"`` and are retried on the next run (they are not cache hits).
-- Coordination between concurrent writers of one key is :mod:`dabench.claims` (``<root>/claims/``).
+- Coordination between concurrent writers of one key is :mod:`dabench.run.claims` (``<root>/claims/``).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from torch import nn
 
 from dabench.data import AdaptationTask
 from dabench.errors import RunDiverged
-from dabench.models import FeatureClassifier, init_parameters, lenet
+from dabench.nn.models import FeatureClassifier, init_parameters, lenet
 from dabench.seeding import Seeds
 
 

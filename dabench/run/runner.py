@@ -1,6 +1,6 @@
 """``run(spec)``: a pure function of a :class:`RunSpec` — load, align, shift, fit, evaluate. No printing, no writing.
 
-The protocol (:mod:`dabench.protocols`) decides what the method sees and which labelled test domains the runner
+The protocol (:mod:`dabench.run.protocols`) decides what the method sees and which labelled test domains the runner
 keeps.
 
 Non-finite outputs (logits) on any test domain raise :class:`~dabench.errors.RunDiverged`, so a method whose own
@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from dabench import protocols, provenance
-from dabench.bootstrap import Estimate, bootstrap
 from dabench.builtins.validators import is_collapsed
-from dabench.datasource import DataSource
 from dabench.errors import RunDiverged
-from dabench.protocols import TestDomains
 from dabench.registry import Registry
+from dabench.run import protocols, provenance
+from dabench.run.datasource import DataSource
+from dabench.run.protocols import TestDomains
 from dabench.seeding import Seeds
 from dabench.specs import Predictor, RunSpec
+from dabench.stats.bootstrap import Estimate, bootstrap
 
 
 @dataclass

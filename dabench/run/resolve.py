@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dabench.errors import SpecError, did_you_mean
-from dabench.hyperparams import ParamRange
+from dabench.nn.hyperparams import ParamRange
 from dabench.registry import Registry
 from dabench.specs import ComponentRef, DatasetSpec, MethodSpec, RunSpec, ShiftStep
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 
 from dabench.errors import StoreError
-from dabench.store import pid_alive
+from dabench.run.store import pid_alive
 
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_HEARTBEAT_S = 10.0

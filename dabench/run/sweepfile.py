@@ -1,5 +1,5 @@
 """Sweep files: a TOML file expands into a grid of fully resolved run specs (nothing runs here; see
-:mod:`dabench.sweep`). This docstring is the reference of the format; ``sweeps/*.toml`` are worked examples.
+:mod:`dabench.run.sweep`). This docstring is the reference of the format; ``sweeps/*.toml`` are worked examples.
 
 File format::
 
@@ -46,7 +46,7 @@ from typing import Any
 
 from dabench.errors import DabenchError, SpecError, closest_name, did_you_mean
 from dabench.registry import Registry
-from dabench.resolve import PROTOCOLS, RunRequest, check_param, dataset_ref, parse_shift_chain, resolve
+from dabench.run.resolve import PROTOCOLS, RunRequest, check_param, dataset_ref, parse_shift_chain, resolve
 from dabench.specs import RunSpec
 
 TOP_KEYS = ("name", "grid", "params", "options")
@@ -55,7 +55,7 @@ OPTION_KEYS = ("protocol", "n_bootstrap", "metrics", "interval", "test_intensiti
 INTERVALS = ("percentile", "bca")
 NEEDS_GRID = (
     'a sweep file needs a [grid] table with at least `method`, e.g. [grid] method = ["source_only"] '
-    "dataset = [\"digits\"]; see 'python -m pydoc dabench.sweepfile' for the format"
+    "dataset = [\"digits\"]; see 'python -m pydoc dabench.run.sweepfile' for the format"
 )
 
 

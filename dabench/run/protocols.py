@@ -18,10 +18,10 @@ from collections.abc import Callable
 
 import torch
 
-from dabench import alignment
 from dabench.data import AdaptationTask, LabeledSplit, UnlabeledSplit
-from dabench.datasource import DataSource, aligned_splits, apply_shifts, shift_states, to_float
 from dabench.registry import Registry
+from dabench.run import alignment
+from dabench.run.datasource import DataSource, aligned_splits, apply_shifts, shift_states, to_float
 from dabench.seeding import Seeds
 from dabench.specs import RunSpec, ShiftStep
 

@@ -1,7 +1,7 @@
-"""Sweeps: the specs of a sweep file (:mod:`dabench.sweepfile`) executed through the store — resumable,
+"""Sweeps: the specs of a sweep file (:mod:`dabench.run.sweepfile`) executed through the store — resumable,
 failure-tolerant, and safe to run from several processes or hosts on one store at once.
 
-Each spec goes through :func:`~dabench.execution.execute`. A key another worker has claimed (``busy``) is deferred;
+Each spec goes through :func:`~dabench.run.execution.execute`. A key another worker has claimed (``busy``) is deferred;
 after the rest, the sweep waits for the deferred keys (polling; a dead owner's claim goes stale and is taken over)
 and reports them as cached when the other worker completed them. An unreadable record is moved aside and its spec
 re-run (the outcome's ``notes`` say so). :func:`count_outcomes` gives the summary counts.
@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dabench.claims import ClaimTable
-from dabench.execution import Outcome, execute, wait_for_busy
 from dabench.registry import Registry
+from dabench.run.claims import ClaimTable
+from dabench.run.execution import Outcome, execute, wait_for_busy
+from dabench.run.store import ResultStore
+from dabench.run.sweepfile import Sweep, expand, load_sweep
 from dabench.specs import RunSpec
-from dabench.store import ResultStore
-from dabench.sweepfile import Sweep, expand, load_sweep
 
 __all__ = ["OutcomeCounts", "Progress", "Sweep", "count_outcomes", "expand", "load_sweep", "run_sweep"]
 

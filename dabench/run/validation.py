@@ -1,6 +1,6 @@
 """The checks every loaded dataset passes before anything uses it, whichever plugin's loader produced it.
 
-:class:`~dabench.datasource.DataSource` runs :func:`validate_splits` right after ``spec.load(ctx)``, so bad data is
+:class:`~dabench.run.datasource.DataSource` runs :func:`validate_splits` right after ``spec.load(ctx)``, so bad data is
 one :class:`~dabench.errors.DataError` naming the dataset, the file or folder it came from
 (``DatasetSplits.source``), what is wrong and what is valid — never an ``ok`` record of a meaningless run:
 

@@ -189,7 +189,7 @@ def incomparable_reason(spec: RunSpec, registry: Registry) -> str:
     """Why ``spec`` cannot be re-run as recorded here (a component missing, at another version or from another
     plugin version), or ``""`` when every component matches. A changed source hash is a note, not a reason
     (:func:`code_notes`)."""
-    from dabench.protocols import PROTOCOL_BUILDERS
+    from dabench.run.protocols import PROTOCOL_BUILDERS
 
     if spec.protocol not in PROTOCOL_BUILDERS:
         return f"protocol {spec.protocol!r} is not available here"
@@ -252,8 +252,8 @@ def check_record(
     workdir: Path,
 ) -> RecordCheck:
     """Re-run one stored ``ok`` record into a fresh store under ``workdir`` and compare its metrics."""
-    from dabench.execution import execute
-    from dabench.store import ResultStore
+    from dabench.run.execution import execute
+    from dabench.run.store import ResultStore
 
     stored_prov = record.get("provenance") or {}
     try:
@@ -296,7 +296,7 @@ def check_record(
 
 def ok_records(store: Path) -> list[dict[str, Any]]:
     """The ``ok`` records of ``store`` in key order; :class:`StoreError` when the store is missing or has none."""
-    from dabench.store import ResultStore
+    from dabench.run.store import ResultStore
 
     if not (store / "records").is_dir():
         raise StoreError(
@@ -323,8 +323,8 @@ def reproduce(
     """Re-run ``sample`` ok records of ``store`` (all when None; chosen by :func:`sample_keys`) into a temporary
     store, and compare each with its stored record. For progress, ``on_start(n_chosen, n_ok)`` is called once
     before the first re-run and ``on_check(check)`` after each record."""
-    from dabench.provenance import hardware
-    from dabench.runner import resolve_device
+    from dabench.run.provenance import hardware
+    from dabench.run.runner import resolve_device
 
     if sample is not None and sample < 1:
         raise SpecError(f"--sample {sample} selects nothing: pass a positive number of records (or leave it out).")

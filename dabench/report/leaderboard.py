@@ -1,11 +1,13 @@
 """Records -> rows -> markdown. A pure pipeline: the same records always give byte-identical tables.
 
-Rows (:mod:`dabench.leaderboard_rows`) aggregate the seeds of exactly one configuration; the cell is the mean over
+Rows (:mod:`dabench.report.leaderboard_rows`) aggregate the seeds of exactly one configuration; the cell is the mean
+over
 seeds with a 95% interval — the run's bootstrap interval when there is one seed, a Student-t interval across seeds
 otherwise — and ``n_seeds`` is shown, with the failed, diverged and collapsed runs of the row. Tables are ranked by
 the primary metric on the target domain (grid tables: the grid mean) in the metric's direction, and rows not
-significantly different from the best share rank 1 (:mod:`dabench.ranking`). Every user-supplied string is escaped
-(:mod:`dabench.markdown`); records that cannot be read or used are named in the document, never dropped silently.
+significantly different from the best share rank 1 (:mod:`dabench.report.ranking`). Every user-supplied string is
+escaped
+(:mod:`dabench.report.markdown`); records that cannot be read or used are named in the document, never dropped silently.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from tabulate import tabulate
 
 from dabench.builtins.validators import COLLAPSE_MAX_SHARE
-from dabench.leaderboard_rows import (
+from dabench.report.leaderboard_rows import (
     BASELINE,
     Row,
     Setting,
@@ -29,8 +31,8 @@ from dabench.leaderboard_rows import (
     varying_params,
     versions_label,
 )
-from dabench.markdown import code_span, escape_inline
-from dabench.ranking import NO_REPLICATES, Comparison, Ranked, rank_rows, row_score
+from dabench.report.markdown import code_span, escape_inline
+from dabench.report.ranking import NO_REPLICATES, Comparison, Ranked, rank_rows, row_score
 
 __all__ = [
     "BASELINE",
@@ -119,7 +121,7 @@ def _delta(comparison: Comparison | None) -> str:
 
 def derived_columns(row: Row, baseline: Row | None, primary: str, domains: Sequence[str]) -> list[str]:
     """Salvage (against the setting's source_only row) and domain spread of the primary metric."""
-    from dabench.derived import domain_spread, salvage
+    from dabench.stats.derived import domain_spread, salvage
 
     cells = {d: row.cell(d, primary) for d in domains}
     spread = (
@@ -197,7 +199,7 @@ def table(
     citations: Mapping[str, str],
     bounds: Mapping[str, tuple[float, float]] | None = None,
 ) -> str:
-    """One markdown table (tabulate, github format), ranked (:func:`dabench.ranking.rank_rows`)."""
+    """One markdown table (tabulate, github format), ranked (:func:`dabench.report.ranking.rank_rows`)."""
     return _ranked_table(
         rows, metrics=metrics, domains=domains, directions=directions, citations=citations, bounds=bounds or {}
     )[0]
