@@ -19,6 +19,7 @@ from dabench.errors import (
     UnknownComponentError,
 )
 from dabench.hookspecs import hookimpl
+from dabench.runspec import RunSpec
 from dabench.seeding import Seeds, derive_seed
 from dabench.shiftrandom import ShiftRandom
 from dabench.specs import (
@@ -30,17 +31,26 @@ from dabench.specs import (
     MethodSpec,
     MetricSpec,
     Predictor,
-    RunSpec,
     ShiftContext,
     ShiftSpec,
     ValidatorSpec,
 )
 from dabench.splitting import stratified_split
+from dabench.studyspecs import (
+    AnalysisContext,
+    AnalysisSpec,
+    ProtocolInputs,
+    ProtocolRequest,
+    ProtocolSpec,
+    ResolveContext,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AdaptationTask",
+    "AnalysisContext",
+    "AnalysisSpec",
     "Citation",
     "DabenchError",
     "DataError",
@@ -55,6 +65,10 @@ __all__ = [
     "MetricSpec",
     "PluginLoadError",
     "Predictor",
+    "ProtocolInputs",
+    "ProtocolRequest",
+    "ProtocolSpec",
+    "ResolveContext",
     "RunDiverged",
     "RunSpec",
     "Seeds",

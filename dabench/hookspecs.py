@@ -14,6 +14,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from dabench.specs import DatasetSpec, MethodSpec, MetricSpec, ShiftSpec, ValidatorSpec
+    from dabench.studyspecs import AnalysisSpec, ProtocolSpec
 
 PROJECT = "dabench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -43,3 +44,15 @@ def register_metrics() -> Iterable[MetricSpec]:  # type: ignore[empty-body]
 @hookspec
 def register_validators() -> Iterable[ValidatorSpec]:  # type: ignore[empty-body]
     """Return the :class:`~dabench.ValidatorSpec` objects (unsupervised model-selection scores) this plugin provides."""
+
+
+@hookspec
+def register_protocols() -> Iterable[ProtocolSpec]:  # type: ignore[empty-body]
+    """Return the :class:`~dabench.ProtocolSpec` objects (how a run's data becomes the task a method sees and its
+    labelled test domains) this plugin provides; a study plugin contributes its paper's protocol this way."""
+
+
+@hookspec
+def register_analyses() -> Iterable[AnalysisSpec]:  # type: ignore[empty-body]
+    """Return the :class:`~dabench.AnalysisSpec` objects (stored records -> tables, fits, figures) this plugin
+    provides; ``dabench analyze`` runs every one that applies to a store's records."""

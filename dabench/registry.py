@@ -17,10 +17,12 @@ from typing import Any, Generic, TypeVar
 
 from dabench.errors import DuplicateNameError, SpecError, UnknownComponentError
 from dabench.plugins import InterruptWatch, LoadedPlugins, PluginInfo, describe, make_plugin_manager
-from dabench.specs import ComponentRef, DatasetSpec, MethodSpec, MetricSpec, ShiftSpec, ShiftStep, ValidatorSpec
+from dabench.runspec import ComponentRef, ShiftStep
+from dabench.specs import DatasetSpec, MethodSpec, MetricSpec, ShiftSpec, ValidatorSpec
+from dabench.studyspecs import AnalysisSpec, ProtocolSpec
 
 log = logging.getLogger(__name__)
-T = TypeVar("T", DatasetSpec, ShiftSpec, MethodSpec, MetricSpec, ValidatorSpec)
+T = TypeVar("T", DatasetSpec, ShiftSpec, MethodSpec, MetricSpec, ValidatorSpec, ProtocolSpec, AnalysisSpec)
 
 #: kind -> (hook name, spec class)
 KINDS: dict[str, tuple[str, type]] = {
@@ -29,6 +31,8 @@ KINDS: dict[str, tuple[str, type]] = {
     "method": ("register_methods", MethodSpec),
     "metric": ("register_metrics", MetricSpec),
     "validator": ("register_validators", ValidatorSpec),
+    "protocol": ("register_protocols", ProtocolSpec),
+    "analysis": ("register_analyses", AnalysisSpec),
 }
 
 
@@ -107,6 +111,8 @@ class Registry:
     metrics: ComponentTable[MetricSpec]
     validators: ComponentTable[ValidatorSpec]
     plugins: list[PluginInfo]
+    protocols: ComponentTable[ProtocolSpec] = field(default_factory=lambda: ComponentTable("protocol"))
+    analyses: ComponentTable[AnalysisSpec] = field(default_factory=lambda: ComponentTable("analysis"))
 
     def table(self, kind: str) -> ComponentTable[Any]:
         tables: dict[str, ComponentTable[Any]] = {
@@ -115,6 +121,8 @@ class Registry:
             "method": self.methods,
             "metric": self.metrics,
             "validator": self.validators,
+            "protocol": self.protocols,
+            "analysis": self.analyses,
         }
         if kind not in tables:
             raise UnknownComponentError("component kind", kind, tables)
@@ -209,4 +217,6 @@ def build_registry(
         metrics=tables["metric"],
         validators=tables["validator"],
         plugins=loaded.infos,
+        protocols=tables["protocol"],
+        analyses=tables["analysis"],
     )

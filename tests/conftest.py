@@ -31,8 +31,8 @@ def data_root() -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def example_plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """pip-install the example plugin into a temp dir and put it on sys.path for this session."""
+def example_plugin_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pip-install the example plugin into a temp dir once per session (not on ``sys.path``)."""
     target = tmp_path_factory.mktemp("third_party")
     source = tmp_path_factory.mktemp("example_source") / "dabench-example-plugin"
     shutil.copytree(EXAMPLE_PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))  # build outside
@@ -54,15 +54,26 @@ def example_plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         capture_output=True,
         text=True,
     )
-    sys.path.insert(0, str(target))
+    return target
+
+
+@pytest.fixture
+def example_plugin_path(example_plugin_install: Path) -> Iterator[Path]:
+    """The installed example plugin on ``sys.path`` for one test only, so its components (e.g. the metric
+    ``top2_accuracy``, which joins the default metrics and so every run key) never leak into other tests."""
+    import importlib
+
+    sys.path.insert(0, str(example_plugin_install))
+    importlib.invalidate_caches()
     try:
-        yield target
+        yield example_plugin_install
     finally:
-        sys.path.remove(str(target))
+        sys.path.remove(str(example_plugin_install))
+        importlib.invalidate_caches()
 
 
 @pytest.fixture(scope="session")
 def registry():  # type: ignore[no-untyped-def]
     from dabench.registry import build_registry
 
-    return build_registry()
+    return build_registry(env={**os.environ, "DABENCH_BLOCK_PLUGINS": "example"})

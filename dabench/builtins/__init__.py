@@ -1,4 +1,5 @@
-"""The ``core`` plugin: embedded datasets, generic shifts, metrics, validators and the ``source_only`` baseline.
+"""The ``core`` plugin: embedded datasets, generic shifts, metrics, validators, and the
+``source_only`` and ``majority_class`` baselines.
 
 It is loaded through the ``dabench`` entry-point group exactly like a third-party plugin. Importing it is cheap:
 specs only, no torch.
@@ -11,10 +12,12 @@ from collections.abc import Iterable
 from dabench.builtins.datasets import DATASETS
 from dabench.builtins.methods import METHODS
 from dabench.builtins.metrics import METRICS
+from dabench.builtins.protocols import PROTOCOLS
 from dabench.builtins.shifts import SHIFTS
 from dabench.builtins.validators import VALIDATORS
 from dabench.hookspecs import hookimpl
 from dabench.specs import DatasetSpec, MethodSpec, MetricSpec, ShiftSpec, ValidatorSpec
+from dabench.studyspecs import ProtocolSpec
 
 
 @hookimpl
@@ -40,3 +43,9 @@ def register_metrics() -> Iterable[MetricSpec]:
 @hookimpl
 def register_validators() -> Iterable[ValidatorSpec]:
     return VALIDATORS
+
+
+@hookimpl
+def register_protocols() -> Iterable[ProtocolSpec]:
+    """The core ``uda`` protocol (study plugins add theirs the same way)."""
+    return PROTOCOLS

@@ -16,6 +16,8 @@ KIND_NAMES = {
     "shifts": "shift",
     "metrics": "metric",
     "validators": "validator",
+    "protocols": "protocol",
+    "analyses": "analysis",
 }
 
 

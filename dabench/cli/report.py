@@ -17,10 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     board.add_argument("--out", type=Path, help="write to this file (default: print)")
     board.add_argument("--title", default="dabench leaderboard")
 
-    analyze = sub.add_parser("analyze", help="DANN-study analysis of dann4 records: decomposition, fits, plots")
+    analyze = sub.add_parser(
+        "analyze", help="run every analysis that applies to a store's records (tables, fits, figures)"
+    )
     analyze.add_argument("--store", type=Path, default=Path("runs"))
-    analyze.add_argument("--out", type=Path, required=True, help="folder for analysis.md, analysis.json and plots")
-    analyze.add_argument("--metric", default="accuracy")
+    analyze.add_argument("--out", type=Path, required=True, help="folder the analyses write their files to")
+    analyze.add_argument("--metric", help="metric to analyse (default: each analysis's own, e.g. accuracy)")
 
     board.set_defaults(func=cmd_leaderboard)
     analyze.set_defaults(func=cmd_analyze)
@@ -82,52 +84,41 @@ def _relative(path: Path, store: Path) -> str:
         return str(path)
 
 
-def registry_bounds(metric: str) -> tuple[float, float]:
-    """The metric's range (for clipping plotted intervals); unbounded when the metric is not registered."""
-    registry = load_registry()
-    return registry.metrics.get(metric).bounds if metric in registry.metrics else (-float("inf"), float("inf"))
-
-
 def cmd_analyze(args: argparse.Namespace) -> int:
-    import json
-    import re
-
-    from dabench import analysis, analysis_report, plots
+    """Run every registered analysis that applies to the store's records (``register_analyses``), each writing its
+    files under ``--out``; none applies, or two write the same file, is an error."""
     from dabench.run.store import ResultStore
+    from dabench.studyspecs import AnalysisContext
 
     if not args.store.is_dir():
-        raise SpecError(f"result store {str(args.store)!r} does not exist: run a dann4 sweep into it first.")
-    records = [r for r in ResultStore(args.store).records() if r.get("spec", {}).get("protocol") == "dann4"]
-    if not records:
-        raise SpecError(f"no dann4 records in {str(args.store)!r}: the analysis needs the DANN study's protocol.")
-    decompositions = analysis.decompose(records, metric=args.metric)
-    fits = analysis.fit_all(decompositions)
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "analysis.md").write_text(analysis_report.to_markdown(decompositions, fits))
-        (args.out / "analysis.json").write_text(
-            json.dumps(analysis_report.to_json(decompositions, fits), indent=1, sort_keys=True, allow_nan=False) + "\n"
+        raise SpecError(f"result store {str(args.store)!r} does not exist: run a study's sweep into it first.")
+    registry = load_registry()
+    records = list(ResultStore(args.store).records())
+    chosen = [a for a in registry.analyses if a.applies(records)]
+    if not chosen:
+        names = ", ".join(f"{a.name} ({a.description})" if a.description else a.name for a in registry.analyses)
+        raise SpecError(
+            f"no analysis applies to the {len(records)} record(s) in {str(args.store)!r}; installed analyses: "
+            f"{names or '(none)'}. Run a study's sweep into the store first ('dabench list analyses')."
         )
-    except OSError as exc:
-        raise SpecError(f"cannot write to {str(args.out)!r}: {exc.strerror or exc}.") from None
-    written = [args.out / "analysis.md", args.out / "analysis.json"]
-    curves = analysis.accuracy_curves(records, metric=args.metric)
-    if curves:
-        bounds = registry_bounds(args.metric)
-        written += plots.plot_accuracy_curves(
-            curves, args.out / "accuracy_vs_test_intensity", metric=args.metric, bounds=bounds
-        )
-    for d in decompositions:
-        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{d.method}_{d.dataset}_{d.da_dataset}_{d.test_shift}").strip("_")
-        if len(d.da_intensities) >= 2 and len(d.test_intensities) >= 2:
-            written += plots.plot_gain_heatmap(d, args.out / f"gain_heatmap_{stem}")
-            fit = next((f["gain"] for dd, f in zip(decompositions, fits, strict=True) if dd is d), None)
-            written += plots.plot_gain_surface(d, args.out / f"gain_surface_{stem}", fit=fit)
-    from dabench.domain_groups import per_domain_groups
-
-    boxes = per_domain_groups(records, metric=args.metric, intensity=max(records[0]["spec"]["test_intensities"]))
-    if boxes:
-        written += plots.plot_domain_boxplots(boxes, args.out / "accuracy_per_colour_domain", metric=args.metric)
+    if args.metric is not None:
+        registry.metrics.get(args.metric)  # an unknown metric: "did you mean" and the valid names
+    command = f"dabench analyze --store {shlex.quote(str(args.store))} --out {shlex.quote(str(args.out))}"
+    ctx = AnalysisContext(
+        metric=args.metric,
+        bounds={m.name: m.bounds for m in registry.metrics},
+        higher_is_better={m.name: m.higher_is_better for m in registry.metrics},
+        command=command + (f" --metric {shlex.quote(args.metric)}" if args.metric else ""),
+    )
+    written: dict[Path, str] = {}
+    for analysis in chosen:
+        for path in analysis.run(records, args.out, ctx):
+            if path in written:
+                raise SpecError(
+                    f"analyses {written[path]!r} and {analysis.name!r} both write {str(path)!r}; block one plugin "
+                    "(DABENCH_BLOCK_PLUGINS=<name>) or analyse into separate folders."
+                )
+            written[path] = analysis.name
     for path in written:
         out(f"wrote {path}")
     return 0

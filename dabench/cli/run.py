@@ -9,10 +9,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dabench.registry import Registry
     from dabench.run.execution import Outcome
+    from dabench.run.executors import Executor
     from dabench.run.store import ResultStore
-    from dabench.specs import RunSpec
+    from dabench.runspec import RunSpec
 
 from dabench.cli.common import count, err, load_registry, number, numbers, out, resolve_data_root
+from dabench.cli.progress import add_quiet_flag, add_threads_flag, apply_threads, run_progress, sweep_progress
+from dabench.cli.sweep_cluster import cluster_args, cluster_executor, remote_device, submit_without_waiting
+from dabench.errors import SpecError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,12 +37,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--da-shift", help="dann4: shift chain that makes D from C, e.g. noise:0.5")
     run.add_argument("--test-intensities", help="dann4: comma-separated test-shift intensities (default: the paper's)")
     common_run_args(run)
+    add_quiet_flag(run)
     run.set_defaults(func=cmd_run)
 
     sweep = sub.add_parser("sweep", help="run a grid of runs from a TOML sweep file (resumable)")
     sweep.add_argument("file", type=Path)
     common_run_args(sweep)
+    sweep_flags(sweep)
+    cluster_args(sweep)
     sweep.set_defaults(func=cmd_sweep)
+
+
+def positive(text: str) -> int:
+    """argparse type: an integer >= 1 (a number of workers)."""
+    value = count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 1; give a whole number >= 1")
+    return value
+
+
+def sweep_flags(parser: argparse.ArgumentParser) -> None:
+    """How a sweep runs (executor, workers, GPUs) and what it shows (``--status``, ``--quiet``)."""
+    parser.add_argument(
+        "--jobs",
+        type=positive,
+        help="worker processes on this machine (default 1: in this process; with "
+        "--runs-per-gpu: runs-per-gpu x GPUs); each gets cores/jobs torch threads",
+    )
+    parser.add_argument(
+        "--executor", help="local (in this process), pool (worker processes; implied by --jobs > 1), slurm or dask"
+    )
+    parser.add_argument(
+        "--runs-per-gpu", type=positive, metavar="K", help="K concurrent runs per visible GPU, each seeing one device"
+    )
+    parser.add_argument(
+        "--status", action="store_true", help="show pending / running / done / failed specs and run nothing"
+    )
+    parser.add_argument("--quiet", action="store_true", help="print only failures, warnings and the summary")
 
 
 def common_run_args(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +81,7 @@ def common_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", type=Path, default=Path("runs"), help="result store directory (default: runs)")
     parser.add_argument("--data-root", help="folder with the datasets (default: $DABENCH_DATA)")
     parser.add_argument("--force", action="store_true", help="re-run even when a completed record exists")
+    add_threads_flag(parser)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -78,8 +114,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dabench.run.runner import resolve_device
 
     resolve_device(args.device)
+    apply_threads(args)
     options: dict[str, Any] = {"data_root": data_root, "device": args.device, "force": args.force}
-    outcome = execute(spec, registry, store, **options)
+    with run_progress(args):  # epochs on stderr when it is a terminal
+        outcome = execute(spec, registry, store, **options)
     if outcome.status == "busy":
         outcome = wait_for_other(spec, outcome, registry, store, **options)
     warn_notes(outcome)
@@ -159,17 +197,51 @@ def print_record(record: dict[str, Any]) -> None:
     out(f"time: {timings.get('total_s') or 0:.1f} s (fit {timings.get('fit_s') or 0:.1f} s)")
 
 
+def sweep_status(args: argparse.Namespace, registry: Registry) -> int:
+    """``dabench sweep FILE --status``: where each spec stands, from the store and its claims; runs nothing."""
+    from dabench.run.store import ResultStore
+    from dabench.run.sweep import load_sweep
+    from dabench.run.sweep_status import sweep_status as status_of
+
+    status = status_of(load_sweep(args.file, registry), ResultStore(args.store))
+    out(f"{status.summary()} ({args.store})")
+    out(status.table())
+    return 0
+
+
+def sweep_executor(args: argparse.Namespace, registry: Registry) -> Executor:
+    """The executor ``--executor`` / ``--jobs`` / ``--runs-per-gpu`` ask for (in-process when none is given)."""
+    from dabench.run.executors import executor_class
+    from dabench.run.executors.local import LocalExecutor
+    from dabench.run.executors.pool import PoolExecutor
+
+    pooled = (args.jobs or 1) > 1 or args.runs_per_gpu is not None
+    name = args.executor or ("pool" if pooled else "local")
+    if name == "local":
+        if pooled:
+            raise SpecError(
+                "--executor local runs in this process; --jobs > 1 and --runs-per-gpu need --executor pool."
+            )
+        return LocalExecutor(registry)
+    if name == "pool":
+        return PoolExecutor(args.jobs, runs_per_gpu=args.runs_per_gpu, threads=getattr(args, "threads", None))
+    return executor_class(name)()
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from dabench.run.runner import resolve_device
     from dabench.run.store import ResultStore
     from dabench.run.sweep import Progress, count_outcomes, load_sweep, run_sweep
 
     registry = load_registry()
+    if args.status:
+        return sweep_status(args, registry)
     sweep = load_sweep(args.file, registry)
     data_root = resolve_data_root(args.data_root)
     store = ResultStore(args.store)
     store.ensure_writable()
-    resolve_device(args.device)
+    if not remote_device(args):
+        resolve_device(args.device)
     out(f"sweep {sweep.name}: {len(sweep.specs)} runs → {args.store}")
 
     def report(p: Progress) -> None:
@@ -183,15 +255,31 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if p.outcome.waited:
             extra += " (run by another process)"
         warn_notes(p.outcome)
+        if args.quiet and p.outcome.status != "failed":
+            return
         spec = p.spec
         out(
             f"[{p.index}/{p.total}] {p.outcome.status:6s} {spec.method.name} {spec.dataset.label()} "
             f"{spec.shift_label()} seed={spec.seed}{extra} | elapsed {p.elapsed_s:.0f}s, ETA {p.eta_s:.0f}s"
         )
 
-    outcomes = run_sweep(
-        sweep, registry, store, data_root=data_root, device=args.device, force=args.force, on_progress=report
-    )
+    executor = cluster_executor(args, sweep, store) or sweep_executor(args, registry)
+    submitted = submit_without_waiting(args, executor, sweep, store, data_root)
+    if submitted is not None:
+        return submitted
+    apply_threads(args)
+    parallelism = getattr(executor, "parallelism", 1)
+    with executor, sweep_progress(args, len(sweep.specs), report, parallelism) as on_progress:
+        outcomes = run_sweep(
+            sweep,
+            registry,
+            store,
+            data_root=data_root,
+            device=args.device,
+            force=args.force,
+            on_progress=on_progress,
+            executor=executor,
+        )
     counts = count_outcomes(outcomes)
     out(f"done: {counts.summary()}")
     return 1 if counts.failed else 0

@@ -8,6 +8,15 @@ loops call :class:`DivergenceGuard` (``check(loss, step)`` each step, ``finish(m
 :class:`~dabench.errors.RunDiverged` ("diverged at step k of n: loss is nan"). On CPU it checks every step; on other
 devices it keeps a flag on the device and syncs only every ``every`` steps, still reporting the first bad step.
 
+Progress: loops report each finished epoch through :class:`~dabench.run.progress.EpochProgress` (a no-op unless the
+CLI shows a progress bar).
+
+CUDA fast path (DESIGN §7): :func:`prepare_model` moves a model to its device and, on CUDA, to the channels_last
+memory format when it has convolutions; :func:`device_context` runs forward passes under bf16 autocast on CUDA.
+Both are off on CPU (results there are unchanged), can be switched off per call (``channels_last=False``,
+``autocast=False``) or for a process (``DABENCH_CHANNELS_LAST=0``, ``DABENCH_AUTOCAST=0``), and what a run used is
+recorded in its provenance (``autocast``, ``channels_last``) through :func:`fast_path_usage`.
+
 References
 ----------
 Ganin & Lempitsky (2015), Unsupervised Domain Adaptation by Backpropagation, ICML (learning-rate annealing).
@@ -15,9 +24,13 @@ Ganin & Lempitsky (2015), Unsupervised Domain Adaptation by Backpropagation, ICM
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 from collections.abc import Iterator, Mapping
-from typing import Any
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -25,6 +38,8 @@ from torch import nn
 from dabench.data import AdaptationTask
 from dabench.errors import RunDiverged
 from dabench.nn.models import FeatureClassifier, init_parameters, lenet
+from dabench.run.progress import EpochProgress as EpochProgress  # re-exported: the progress API for methods
+from dabench.run.progress import report_epoch as report_epoch
 from dabench.seeding import Seeds
 
 
@@ -136,17 +151,84 @@ class DivergenceGuard:
         check_module_finite(*modules, step=self.total, total=self.total)
 
 
+@dataclass
+class FastPathUsage:
+    """What the CUDA fast path did in a run: ``autocast`` is ``"bf16"`` or None, ``channels_last`` a flag."""
+
+    autocast: str | None = None
+    channels_last: bool = False
+
+    def as_record(self) -> dict[str, Any]:
+        return {"autocast": self.autocast, "channels_last": self.channels_last}
+
+
+_USAGE: ContextVar[FastPathUsage | None] = ContextVar("dabench_fast_path_usage", default=None)
+
+
+@contextlib.contextmanager
+def fast_path_usage() -> Iterator[FastPathUsage]:
+    """Collect, inside the block, what :func:`prepare_model` and :func:`device_context` applied (the runner wraps
+    each run in one and records the result)."""
+    usage = FastPathUsage()
+    token = _USAGE.set(usage)
+    try:
+        yield usage
+    finally:
+        _USAGE.reset(token)
+
+
+def _switched_off(var: str) -> bool:
+    return os.environ.get(var, "").strip().lower() in ("0", "off", "false", "no")
+
+
+def _on_cuda(device: torch.device | str) -> bool:
+    return torch.device(device).type == "cuda"
+
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def prepare_model(model: ModuleT, device: torch.device, *, channels_last: bool = True) -> ModuleT:
+    """``model`` on ``device``; on CUDA, in channels_last memory format when it has 2-D convolutions (unless
+    ``channels_last=False`` or ``DABENCH_CHANNELS_LAST=0``). Returns the same module."""
+    model = model.to(device)
+    if (
+        channels_last
+        and _on_cuda(device)
+        and not _switched_off("DABENCH_CHANNELS_LAST")
+        and any(isinstance(m, nn.Conv2d) for m in model.modules())
+    ):
+        model = model.to(memory_format=torch.channels_last)
+        usage = _USAGE.get()
+        if usage is not None:
+            usage.channels_last = True
+    return model
+
+
+def device_context(device: torch.device | str, *, autocast: bool = True) -> contextlib.AbstractContextManager[Any]:
+    """The context forward passes run in: bf16 autocast on CUDA (unless ``autocast=False`` or
+    ``DABENCH_AUTOCAST=0``), nothing on CPU."""
+    if not autocast or not _on_cuda(device) or _switched_off("DABENCH_AUTOCAST"):
+        return contextlib.nullcontext()
+    usage = _USAGE.get()
+    if usage is not None:
+        usage.autocast = "bf16"
+    return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+
+
 class ModelPredictor:
-    """Wraps a trained module as a :class:`~dabench.Predictor`: eval mode, no grad, chunked, logits on CPU."""
+    """Wraps a trained module as a :class:`~dabench.Predictor`: eval mode, no grad, chunked, logits on CPU; forward
+    passes in :func:`device_context` (bf16 autocast on CUDA)."""
 
     def __init__(self, model: nn.Module, device: torch.device, chunk: int = 1024) -> None:
         self.model, self.device, self.chunk = model.eval(), device, chunk
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        outputs = [
-            self.model(x[i : i + self.chunk].to(self.device)).float().cpu() for i in range(0, len(x), self.chunk)
-        ]
+        with device_context(self.device):
+            outputs = [
+                self.model(x[i : i + self.chunk].to(self.device)).float().cpu() for i in range(0, len(x), self.chunk)
+            ]
         return torch.cat(outputs) if outputs else torch.zeros(0)
 
     @torch.no_grad()
@@ -156,10 +238,11 @@ class ModelPredictor:
         if not isinstance(extractor, nn.Module) or not isinstance(head, nn.Module):
             raise AttributeError("this model has no 'features'/'classifier' sub-modules")
         logits, features = [], []
-        for i in range(0, len(x), self.chunk):
-            f = extractor(x[i : i + self.chunk].to(self.device))
-            logits.append(head(f).float().cpu())
-            features.append(f.flatten(1).float().cpu())
+        with device_context(self.device):
+            for i in range(0, len(x), self.chunk):
+                f = extractor(x[i : i + self.chunk].to(self.device))
+                logits.append(head(f).float().cpu())
+                features.append(f.flatten(1).float().cpu())
         return torch.cat(logits), torch.cat(features)
 
     @torch.no_grad()
@@ -168,10 +251,11 @@ class ModelPredictor:
         extractor = getattr(self.model, "features", None)
         if not isinstance(extractor, nn.Module):
             raise AttributeError("this model has no 'features' sub-module")
-        chunks = [
-            extractor(x[i : i + self.chunk].to(self.device)).flatten(1).float().cpu()
-            for i in range(0, len(x), self.chunk)
-        ]
+        with device_context(self.device):
+            chunks = [
+                extractor(x[i : i + self.chunk].to(self.device)).flatten(1).float().cpu()
+                for i in range(0, len(x), self.chunk)
+            ]
         return torch.cat(chunks)
 
 
@@ -183,19 +267,22 @@ class SupervisedTraining:
 
     def fit(self, task: AdaptationTask, *, seeds: Seeds, device: torch.device) -> ModelPredictor:
         p = self.params
-        model = build_classifier(task, p, seeds).to(device)
+        model = prepare_model(build_classifier(task, p, seeds), device)
         x, y = task.source.images.to(device), task.source.labels.to(device)
         batches = iter(IndexBatches(len(x), int(p["batch_size"]), seeds.torch("loader"), device))
         total = int(p["epochs"]) * steps_per_epoch(len(x), int(p["batch_size"]))
         optimizer = sgd(model, p)
         loss_fn = nn.CrossEntropyLoss()
         guard = DivergenceGuard(total)
+        progress = EpochProgress(total, int(p["epochs"]))
         model.train()
         for step in range(total):
             set_lr(optimizer, ganin_lr(p["lr"], step / total, p["lr_alpha"], p["lr_beta"]))
             index = next(batches)
-            loss = loss_fn(model(x[index]), y[index])
+            with device_context(device):
+                loss = loss_fn(model(x[index]), y[index])
             guard.check(loss, step)
+            progress.step(step, loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

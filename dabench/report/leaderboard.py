@@ -1,13 +1,13 @@
 """Records -> rows -> markdown. A pure pipeline: the same records always give byte-identical tables.
 
 Rows (:mod:`dabench.report.leaderboard_rows`) aggregate the seeds of exactly one configuration; the cell is the mean
-over
-seeds with a 95% interval — the run's bootstrap interval when there is one seed, a Student-t interval across seeds
-otherwise — and ``n_seeds`` is shown, with the failed, diverged and collapsed runs of the row. Tables are ranked by
-the primary metric on the target domain (grid tables: the grid mean) in the metric's direction, and rows not
-significantly different from the best share rank 1 (:mod:`dabench.report.ranking`). Every user-supplied string is
-escaped
-(:mod:`dabench.report.markdown`); records that cannot be read or used are named in the document, never dropped silently.
+over seeds with a 95% interval — the run's bootstrap interval when there is one seed, a Student-t interval across
+seeds otherwise — and ``n_seeds`` is shown (``1 ⚠`` for a single seed: its interval says nothing about seed-to-seed
+variation), with the failed, diverged and collapsed runs of the row. Tables are ranked by the primary metric (the
+spec's first, shown first and marked "(ranked)") on the target domain (grid tables: the grid mean) in the metric's
+direction, and rows not significantly different from the best share rank 1 (:mod:`dabench.report.ranking`). Every
+user-supplied string is escaped (:mod:`dabench.report.markdown`); records that cannot be read or used are named in
+the document, never dropped silently.
 """
 
 from __future__ import annotations
@@ -37,31 +37,51 @@ from dabench.report.ranking import NO_REPLICATES, Comparison, Ranked, rank_rows,
 __all__ = [
     "BASELINE",
     "INTERVAL_NOTE",
+    "RANKED",
+    "SINGLE_SEED",
     "Row",
     "adaptation_of",
     "domain_order",
     "group_rows",
     "render",
+    "seeds_label",
     "setting_of",
     "table",
     "varying_params",
 ]
 
+SINGLE_SEED = "⚠"
+"""Marks ``n_seeds`` of a row with one seed: its interval is over test samples only."""
 INTERVAL_NOTE = (
     "Cells: mean over seeds [95% interval] — percentile bootstrap over test samples for one seed, "
-    "Student-t across seeds for several. *Δ vs best*: the row minus the best row on the seeds both share, with the "
-    "95% interval of the paired test that ranks it (each table says which). *salvage*: share of the primary metric "
-    "lost to the shift that the method recovers on the target: (method on target − source_only on target) / "
-    "(source_only on source − source_only on target), on the test splits — the salvage of Valliani et al. (PLOS "
-    "ONE), with the source-domain test as the reference instead of their target-trained ceiling. *spread*: "
-    "Valliani et al.'s domain spread, the population variance of the primary metric (in %, so %²) across the "
-    "table's test domains. *collapsed*: ok runs "
+    f"Student-t across seeds for several. *n_seeds* `1 {SINGLE_SEED}`: one seed — the interval is over the test "
+    "samples only and says nothing about seed-to-seed variation (a re-trained model may land outside it); "
+    "run more seeds before reading a difference between such rows as a difference between methods. "
+    "*Δ vs best*: the row minus the best row on the seeds both share, with the "
+    "95% interval of the paired test that ranks it (each table says which). *salvage*: Valliani et al.'s salvage "
+    "(PLOS ONE), the share of the primary metric lost to the shift that the method recovers on the target: "
+    "(method on target − source_only on target) / (source_only on source − source_only on target), on the test "
+    "splits. The reference is the internal test value (source_only on the source test split), the reference "
+    "their reported averages use (digits 35 %, chest X-rays 25 % of the AUC lost); it is not the target-trained "
+    "'theoretical ceiling' of their figures, which dabench does not train. *across-domain variance*: the "
+    "population variance of the row's primary metric (in %, so %²) across the table's test domains (source and "
+    "target, or the test grid), each scored with the row's own model — with two domains ((source − target)/2)², "
+    "a restatement of the gap. It is not Valliani et al.'s *domain spread*, which is the variance across domains "
+    "of one global model trained on the pooled domains. *collapsed*: ok runs "
     f"whose predictions put more than {COLLAPSE_MAX_SHARE:.0%} of the target test samples (grid tables: the first "
     "test domain) in one class, averaged in and counted; *failed* (errors, invalid outputs) and *diverged* runs are "
     "counted and never averaged in."
 )
 MAX_LISTED = 20
 """At most this many unreadable or unusable records are named one by one."""
+RANKED = " (ranked)"
+"""Appended to the header of the column a table is ranked by (the primary metric on the ranked domain)."""
+
+
+def seeds_label(n: int) -> str:
+    """``n_seeds`` as shown: ``1 ⚠`` for a single seed (an interval over test samples only), else the count."""
+    return f"1 {SINGLE_SEED}" if n == 1 else str(n)
+
 
 PROTOCOL_NOTES = {
     "uda": "methods see the labelled {dataset} train split and the unlabelled, shifted {target} train split; test "
@@ -89,7 +109,7 @@ def _domains(setting: Setting) -> list[str]:
     if not found:
         spec = setting.records()[0]["spec"]
         found = (
-            {f"test@{i:g}" for i in spec.get("test_intensities", [])} if spec["protocol"] == "dann4" else set()
+            {f"test@{i:g}" for i in spec.get("test_intensities") or []}  # a protocol with a test-shift grid
         ) or {"target", "source"}
     return sorted(found, key=domain_order)
 
@@ -120,12 +140,15 @@ def _delta(comparison: Comparison | None) -> str:
 
 
 def derived_columns(row: Row, baseline: Row | None, primary: str, domains: Sequence[str]) -> list[str]:
-    """Salvage (against the setting's source_only row) and domain spread of the primary metric."""
-    from dabench.stats.derived import domain_spread, salvage
+    """Salvage (against the setting's source_only row) and the across-domain variance of the primary metric (not
+    the domain spread: each row is its own model, see :mod:`dabench.stats.derived`)."""
+    from dabench.stats.derived import across_domain_variance, salvage
 
     cells = {d: row.cell(d, primary) for d in domains}
     spread = (
-        domain_spread([c[0] for c in cells.values() if c is not None], scale=100.0) if all(cells.values()) else math.nan
+        across_domain_variance([c[0] for c in cells.values() if c is not None], scale=100.0)
+        if all(cells.values())
+        else math.nan
     )
     value = math.nan
     if baseline is not None and "target" in domains and "source" in domains:
@@ -162,10 +185,14 @@ def _ranked_table(
     shown = [primary] if compact else list(metrics)
     esc = escape_inline
     headers = ["rank", "method", "paper"] + (["DA data, DA shift"] if adapted else []) + (["params"] if varying else [])
-    headers += [esc(d) if compact else f"{esc(d)} {esc(m)}" for d in domains for m in shown]
-    headers += [f"grid mean {esc(primary)}"] if compact else []
-    headers += ["Δ vs best (95%)", f"salvage ({esc(primary)})", f"spread ({esc(primary)}, %²)", "n_seeds"]
-    headers += ["collapsed", "failed", "diverged", "epochs", "fit s/run"]
+    headers += [
+        esc(d) if compact else f"{esc(d)} {esc(m)}" + (RANKED if (d, m) == (ranked_on[0], primary) else "")
+        for d in domains
+        for m in shown
+    ]
+    headers += [f"grid mean {esc(primary)}{RANKED}"] if compact else []
+    headers += ["Δ vs best (95%)", f"salvage ({esc(primary)})", f"across-domain variance ({esc(primary)}, %²)"]
+    headers += ["n_seeds", "collapsed", "failed", "diverged", "epochs", "fit s/run"]
     baseline = _baseline(rows)
     collapse_at = _collapse_domain(domains)
     body = []
@@ -182,7 +209,8 @@ def _ranked_table(
         ]
         cells += [_number(row_score(row, primary, domains), 3)] if compact else []
         cells += [_delta(entry.comparison), *derived_columns(row, baseline, primary, domains)]
-        cells += [str(len(row.records)), str(row.collapsed_count(collapse_at)), str(row.failure_count("failed"))]
+        cells += [seeds_label(len(row.records)), str(row.collapsed_count(collapse_at))]
+        cells += [str(row.failure_count("failed"))]
         cells += [str(row.failure_count("diverged")), esc(row.params.get("epochs", "–"))]
         cells += [_number(row.mean_timing("fit_s"), 1)]
         body.append(cells)
@@ -205,8 +233,9 @@ def table(
     )[0]
 
 
-def _ranking_note(ranked: Sequence[Ranked], primary: str, compact: bool, higher: bool) -> str:
-    on = f"grid mean {primary} (paired per seed and per replicate on the grid mean)" if compact else f"target {primary}"
+def _ranking_note(ranked: Sequence[Ranked], primary: str, compact: bool, higher: bool, domain: str = "target") -> str:
+    grid = f"grid mean {primary} (paired per seed and per replicate on the grid mean)"
+    on = grid if compact else f"{escape_inline(domain)} {primary}"
     text = (
         f"- Ranking: by {on}, {'higher' if higher else 'lower'} is better. Rows whose difference from the best row "
         "is not significant share rank 1 (competition ranking): the 95% interval of row − best over the seeds both "
@@ -222,6 +251,16 @@ def _ranking_note(ranked: Sequence[Ranked], primary: str, compact: bool, higher:
     if any(e.comparison is None for e in ranked):
         text += " Rows without a value to rank by (only failed runs, or undefined values) are unranked (–)."
     return text
+
+
+def _primary_note(metrics: Sequence[str]) -> str:
+    """Which metric the table is ranked by: the spec's first (a sweep's ``metrics = [...]`` order)."""
+    others = f"; also shown: {escape_inline(', '.join(metrics[1:]))}" if len(metrics) > 1 else ""
+    return (
+        f"- Primary metric: {code_span(metrics[0])}, the runs' first metric (a sweep's `metrics = [...]` order) — "
+        f"the ranking, Δ vs best, salvage and across-domain variance use it; its column comes first, "
+        f"marked{RANKED}{others}."
+    )
 
 
 def _runs_note(setting: Setting, collapse_at: str) -> str:
@@ -271,9 +310,16 @@ def _section(
         f"- Versions: {escape_inline(versions_label(first))}.",
         f"- Hardware: {escape_inline(prov.get('device', '?'))}; dabench {escape_inline(prov.get('dabench', '?'))}, "
         f"torch {escape_inline(libraries.get('torch', '?'))}.",
-        _ranking_note(ranked, metrics[0], len(domains) > 4, directions.get(metrics[0], True)),
+        _primary_note(metrics),
+        _ranking_note(ranked, metrics[0], len(domains) > 4, directions.get(metrics[0], True), domains[0]),
         _runs_note(setting, _collapse_domain(domains)),
     ]
+    single = sum(len(r.records) == 1 for r in setting.rows)
+    if single:
+        lines.append(
+            f"- Single seed: {single} of {len(setting.rows)} row(s) (n_seeds `1 {SINGLE_SEED}`): their intervals are "
+            "over test samples only and say nothing about seed-to-seed variation."
+        )
     if baseline is not None and sum(r.method == BASELINE and bool(r.records) for r in setting.rows) > 1:
         lines.append(f"- Salvage is against {escape_inline(baseline.label)} (the {BASELINE} row with most seeds).")
     return [*lines, "", text, ""]

@@ -131,7 +131,7 @@ def _step_label(step: Mapping[str, Any], with_intensity: bool = True) -> str:
 def setting_of(record: Mapping[str, Any]) -> tuple[str, str, str, str]:
     """(protocol, dataset, target, shift) labels of a record's setting (plain text, not escaped)."""
     spec = record["spec"]
-    if spec["protocol"] == "dann4":
+    if spec.get("test_intensities"):  # a protocol with a test-shift grid (e.g. dann4): one column per intensity
         shift = "+".join(_step_label(s, with_intensity=False) for s in spec["shift"]) + " (test grid)"
     else:
         shift = "+".join(_step_label(s) for s in spec["shift"]) or "none"
@@ -170,9 +170,10 @@ def config_key(record: Mapping[str, Any]) -> str:
 
 
 def adaptation_of(record: Mapping[str, Any]) -> str:
-    """``fashion_mnist, noise:0.5`` — the DA data and DA shift of a ``dann4`` record ("" for other protocols)."""
+    """``fashion_mnist, noise:0.5`` — the DA data and DA shift (the generic protocol inputs ``da_dataset`` and
+    ``da_shift``, e.g. of a ``dann4`` record); "" for records without them and for the baseline."""
     spec = record["spec"]
-    if spec.get("protocol") != "dann4" or spec["method"]["name"] == BASELINE:
+    if not (spec.get("da_dataset") or spec.get("da_shift")) or spec["method"]["name"] == BASELINE:
         return ""
     shift = "+".join(_step_label(s) for s in spec.get("da_shift", [])) or "none"
     return f"{_ref_label(spec.get('da_dataset') or spec['dataset'])}, {shift}"

@@ -18,9 +18,10 @@ from dabench.errors import DataError
 from dabench.registry import Registry
 from dabench.run import alignment
 from dabench.run.validation import MIN_TRAIN, label_space, source_of, validate_splits
+from dabench.runspec import ComponentRef, RunSpec, ShiftStep
 from dabench.seeding import Seeds
 from dabench.shiftrandom import ShiftRandom
-from dabench.specs import ComponentRef, DatasetSpec, LoadContext, RunSpec, ShiftContext, ShiftStep
+from dabench.specs import DatasetSpec, LoadContext, ShiftContext
 
 SHIFT_CHUNK_BYTES = 24 * 2**20  # keep temporaries under glibc's 32 MiB mmap threshold (DESIGN §7)
 # What a loader that reads files without dabench's helpers may raise on a missing, truncated or corrupt file.

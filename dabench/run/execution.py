@@ -10,6 +10,8 @@ has ``failure``:
 - ``"invalid"``: a user error (:class:`~dabench.errors.DabenchError`: bad input, missing data). In a single run it
   is raised and nothing is stored; inside a sweep (``record_user_errors=True``) it is recorded so the sweep goes on.
 - ``"error"``: any other exception (a method's crash), stored with its error and traceback.
+- ``"worker_died"``: the worker process running it died (a signal, the out-of-memory killer) twice; recorded by
+  the executor with :func:`record_worker_died` (the error says how the worker died).
 
 Interrupts propagate and store nothing (the claim is released). An unreadable record file for the key is moved
 aside (:meth:`~dabench.run.store.ResultStore.quarantine`) under the claim and the spec is re-run; ``Outcome.notes``
@@ -30,7 +32,7 @@ from dabench.errors import DabenchError, RunDiverged
 from dabench.registry import Registry
 from dabench.run.claims import ClaimInfo, ClaimTable
 from dabench.run.store import ResultStore, strict
-from dabench.specs import RunSpec
+from dabench.runspec import RunSpec
 
 RecordState = tuple[int, int, int] | None  # (inode, size, mtime_ns) of a record file, None when absent
 
@@ -74,6 +76,29 @@ def failed_record(spec: RunSpec, exc: BaseException, failure: str = "error") -> 
     if isinstance(exc, RunDiverged):
         record["divergence"] = {"step": exc.step, "total": exc.total, "detail": exc.detail}
     return record
+
+
+class WorkerDied(Exception):  # noqa: N818 - a run outcome, recorded as ``failure = "worker_died"``
+    """The process running a spec died before it stored a result."""
+
+
+def record_worker_died(spec: RunSpec, store: ResultStore, claims: ClaimTable, detail: str) -> Outcome:
+    """Record ``spec`` as failed with ``failure = "worker_died"`` and ``detail`` (how its worker died), under its
+    claim (a dead worker's claim is stale and taken over). Another worker's live claim gives ``busy``; a completed
+    record (the worker died after storing it) is returned as ``ok``."""
+    key = spec.key()
+    claim = claims.acquire(key)
+    if claim is None:
+        holder = claims.holder(key)
+        busy = {"key": key, "status": "busy", "spec": spec.canonical(), "claimed_by": holder and asdict(holder)}
+        return Outcome("busy", busy, holder=holder, seen=record_state(store.path(key)))
+    with claim:
+        done = store.completed(key)
+        if done is not None:
+            return Outcome("ok", done)
+        record = failed_record(spec, WorkerDied(f"worker died: {detail}"), "worker_died")
+        store.put(record)
+    return Outcome("failed", record)
 
 
 def execute(

@@ -2,45 +2,60 @@
 
 ``uda`` — plain unsupervised domain adaptation: the method sees the labelled source train split and the
 *unlabelled* target train split (shifted); test domains are ``source`` (clean source test split) and ``target``
-(shifted target test split). With no target dataset, the target is the source dataset itself.
+(shifted target test split). With no target dataset, the target is the source dataset itself: its train split is
+divided into disjoint labelled-source and unlabelled-target halves (:func:`build_uda`).
 
-``dann4`` — the DANN inter-semantic study's 4-dataset protocol (shared/papers/dann-intersemantic-histopathology):
-training set A (labelled source train split, no shift), test set B (the target — or source — test split under the
-*test shift*, evaluated at every test intensity without retraining), and two unlabelled DA datasets C and D taken
-from the DA dataset (possibly of other semantics, e.g. Fashion-MNIST or black images): its train split is divided
-into two disjoint seeded halves, C kept as is and D under the *DA shift*. The method aligns C and D only
-(``source_in_domains=False``); statistics-based methods adapt to D.
+Other protocols come from plugins (``register_protocols``; ``dabench list protocols``), e.g. the DANN study's
+``dann4`` in ``plugins/dann_study``. This module is public API for them: :class:`ProtocolContext` (what
+``ProtocolSpec.build(spec, ctx)`` receives) loads, aligns and shifts data exactly as ``uda`` does, and
+:func:`domain_name` names the domains of a test-shift grid.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from dabench.data import AdaptationTask, LabeledSplit, UnlabeledSplit
+from dabench.data import AdaptationTask, DatasetSplits, LabeledSplit
 from dabench.registry import Registry
 from dabench.run import alignment
 from dabench.run.datasource import DataSource, aligned_splits, apply_shifts, shift_states, to_float
+from dabench.runspec import ComponentRef, RunSpec, ShiftStep
 from dabench.seeding import Seeds
-from dabench.specs import RunSpec, ShiftStep
+from dabench.splitting import stratified_split
 
-TestDomains = dict[str, Callable[[], LabeledSplit]]
+TestDomains = Mapping[str, Callable[[], LabeledSplit]]
+"""Domain name -> a zero-argument function that builds that labelled test split (one at a time)."""
 
 
 def build_uda(
     spec: RunSpec, registry: Registry, data: DataSource, seeds: Seeds, device: torch.device
 ) -> tuple[AdaptationTask, TestDomains]:
-    """The ``uda`` protocol: (task for the method, labelled test domains kept by the runner)."""
+    """The ``uda`` protocol: (task for the method, labelled test domains kept by the runner).
+
+    With no target dataset (the target is the source dataset under the shift), the source train split is divided
+    once into two disjoint halves — seeded (``uda/target-split``) and stratified by class
+    (:func:`dabench.splitting.stratified_split`; a plain seeded split for segmentation) — the labelled source and the
+    images of the unlabelled target, so the method never sees a labelled image again as an unlabelled target image.
+    With a target dataset, the method gets the whole source train split and the whole target train split."""
     source, target, num_classes = aligned_splits(spec, registry, data)
+    source_spec = registry.datasets.get(spec.dataset.name)
     states = shift_states(spec.shift, registry, data)
-    target_train = to_float(target.train)
+    source_train, target_train = to_float(source.train), to_float(target.train)
+    if spec.target is None:
+        classes = source_spec.task_type == "classification"
+        strata = source.train.labels.numpy() if classes else np.zeros(len(source.train), dtype=np.int64)
+        labelled, unlabelled = stratified_split(strata, (0.5, 0.5), seeds.numpy("uda/target-split"))
+        source_train = source_train.subset(torch.from_numpy(labelled))
+        target_train = target_train.subset(torch.from_numpy(unlabelled))
     target_test = to_float(target.test)
     shifted_train = apply_shifts(target_train.images, spec.shift, registry, states, seeds.int("shift/train"), device)
     shifted_test = apply_shifts(target_test.images, spec.shift, registry, states, seeds.int("shift/test"), device)
-    source_spec = registry.datasets.get(spec.dataset.name)
     task = AdaptationTask(
-        source=to_float(source.train),
+        source=source_train,
         unlabeled={"target": LabeledSplit(images=shifted_train, labels=target_train.labels).without_labels()},
         num_classes=num_classes,
         input_shape=tuple(source.train.images.shape[1:]),  # type: ignore[arg-type]
@@ -56,46 +71,66 @@ def domain_name(intensity: float) -> str:
     return f"test@{intensity:g}"
 
 
-def build_dann4(
-    spec: RunSpec, registry: Registry, data: DataSource, seeds: Seeds, device: torch.device
-) -> tuple[AdaptationTask, TestDomains]:
-    """The ``dann4`` protocol (see the module docstring)."""
-    source, target, num_classes = aligned_splits(spec, registry, data)
-    shape: tuple[int, int, int] = tuple(source.train.images.shape[1:])  # type: ignore[assignment]
-    assert spec.da_dataset is not None
-    da_images = alignment.harmonize_images(data.load(spec.da_dataset).train.images, shape)
-    order = torch.randperm(len(da_images), generator=seeds.torch("da-split"))
-    half = len(order) // 2
-    c_images = da_images[order[:half]].float().div_(255.0)
-    d_images = da_images[order[half:]].float().div_(255.0)
-    d_images = apply_shifts(
-        d_images, spec.da_shift, registry, shift_states(spec.da_shift, registry, data), seeds.int("shift/da"), device
-    )
-    source_spec = registry.datasets.get(spec.dataset.name)
-    task = AdaptationTask(
-        source=to_float(source.train),
-        unlabeled={"C": UnlabeledSplit(images=c_images), "D": UnlabeledSplit(images=d_images)},
-        num_classes=num_classes,
-        input_shape=shape,
-        task_type=source_spec.task_type,
-        adapt_domain="D",
-        source_in_domains=False,
-    )
-    test = to_float(target.test)
-    states = shift_states(spec.shift, registry, data)
+@dataclass(frozen=True, kw_only=True)
+class ProtocolContext:
+    """What ``ProtocolSpec.build(spec, ctx)`` receives: the run's registry, data source (datasets loaded and cached
+    per run from the data root), seeds and device, with the helpers a protocol builds its task from. Every random
+    draw derives from ``seeds`` and a label, so a protocol stays a pure function of the spec."""
 
-    def at(intensity: float) -> Callable[[], LabeledSplit]:
-        steps = tuple(
-            ShiftStep(name=s.name, version=s.version, intensity=intensity, options=s.options) for s in spec.shift
-        )
+    registry: Registry
+    data: DataSource
+    seeds: Seeds
+    device: torch.device
 
-        def make() -> LabeledSplit:
-            images = apply_shifts(test.images, steps, registry, states, seeds.int("shift/test"), device)
-            return LabeledSplit(images=images, labels=test.labels, groups=test.groups)
+    def splits(self, spec: RunSpec) -> tuple[DatasetSplits, DatasetSplits, int]:
+        """(source, target, num_classes): the spec's dataset and target (the dataset itself when none) as uint8
+        splits with one image shape (the source's) and one label space (shared classes), checked as for ``uda``."""
+        return aligned_splits(spec, self.registry, self.data)
 
-        return make
+    def load(self, ref: ComponentRef | str) -> DatasetSplits:
+        """A dataset's uint8 splits by reference or ``name[:domain]`` (cached for the run)."""
+        return self.data.load(ref)
 
-    return task, {domain_name(i): at(i) for i in spec.test_intensities}
+    @staticmethod
+    def harmonized(images: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+        """uint8 ``images`` resized and converted (grey/RGB) to ``shape`` (C, H, W), as cross-dataset runs align."""
+        return alignment.harmonize_images(images, shape)
+
+    @staticmethod
+    def to_float(split: LabeledSplit) -> LabeledSplit:
+        """A uint8 split as float images in [0, 1]."""
+        return to_float(split)
+
+    def shifted(self, images: torch.Tensor, steps: Sequence[ShiftStep], stream: str) -> torch.Tensor:
+        """Float ``images`` under the shift chain ``steps`` (each shift's ``prepare`` run once), with per-sample
+        randomness from the seed ``seeds.int(stream)``; no steps: the images themselves."""
+        chain = tuple(steps)
+        states = shift_states(chain, self.registry, self.data)
+        return apply_shifts(images, chain, self.registry, states, self.seeds.int(stream), self.device)
+
+    def shift_grid(
+        self, split: LabeledSplit, steps: Sequence[ShiftStep], intensities: Iterable[float], stream: str
+    ) -> TestDomains:
+        """Test domains ``test@<i>`` (:func:`domain_name`): the float ``split`` under ``steps`` with every step at
+        intensity ``i``, built on demand (one at a time). The shifts are prepared once; the randomness comes from
+        ``seeds.int(stream)`` at every intensity, so sample ``k`` gets the same draw at each one."""
+        chain = tuple(steps)
+        states = shift_states(chain, self.registry, self.data)
+        seed = self.seeds.int(stream)
+
+        def at(intensity: float) -> Callable[[], LabeledSplit]:
+            scaled = tuple(
+                ShiftStep(name=s.name, version=s.version, intensity=intensity, options=s.options) for s in chain
+            )
+
+            def make() -> LabeledSplit:
+                images = apply_shifts(split.images, scaled, self.registry, states, seed, self.device)
+                return LabeledSplit(images=images, labels=split.labels, groups=split.groups)
+
+            return make
+
+        return {domain_name(i): at(i) for i in intensities}
 
 
-PROTOCOL_BUILDERS = {"uda": "build_uda", "dann4": "build_dann4"}
+"""Compatibility for callers that check a protocol name without a registry (``dabench.run.reproduce``); the
+registry (``registry.protocols``, hook ``register_protocols``) is what runs use."""

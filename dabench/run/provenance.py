@@ -17,7 +17,11 @@ import subprocess
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dabench.nn.training import FastPathUsage
+    from dabench.run.threads import ThreadChoice
 
 _LIBRARIES = ("torch", "torchvision", "numpy", "scipy", "pot", "scikit-learn", "pluggy")
 
@@ -165,4 +169,15 @@ def collect(device: Any, plugin_versions: dict[str, str]) -> dict[str, Any]:
         "device": device_description(device),
         "hardware": hardware(device),
         "git": git_sha(),
+    }
+
+
+def execution(threads: ThreadChoice | None, fast_path: FastPathUsage | None) -> dict[str, Any]:
+    """How the run executed: ``threading`` (torch threads, the rule that chose them, the usable and busy CPUs —
+    :mod:`dabench.run.threads`), ``autocast`` (``"bf16"`` or None) and ``channels_last`` (the CUDA fast path of
+    :mod:`dabench.nn.training`)."""
+    return {
+        "threading": threads.as_record() if threads is not None else None,
+        "autocast": fast_path.autocast if fast_path is not None else None,
+        "channels_last": bool(fast_path.channels_last) if fast_path is not None else False,
     }

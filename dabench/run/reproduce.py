@@ -27,7 +27,7 @@ from typing import Any
 
 from dabench.errors import DabenchError, SpecError, StoreError
 from dabench.registry import Registry
-from dabench.specs import ComponentRef, RunSpec, ShiftStep
+from dabench.runspec import ComponentRef, RunSpec, ShiftStep
 
 IDENTICAL, WITHIN, OUTSIDE = "identical", "within", "outside"
 NOT_COMPARABLE, FAILED = "not comparable", "failed"
@@ -189,10 +189,11 @@ def incomparable_reason(spec: RunSpec, registry: Registry) -> str:
     """Why ``spec`` cannot be re-run as recorded here (a component missing, at another version or from another
     plugin version), or ``""`` when every component matches. A changed source hash is a note, not a reason
     (:func:`code_notes`)."""
-    from dabench.run.protocols import PROTOCOL_BUILDERS
-
-    if spec.protocol not in PROTOCOL_BUILDERS:
+    if spec.protocol not in registry.protocols:
         return f"protocol {spec.protocol!r} is not available here"
+    installed_protocol = registry.protocols.get(spec.protocol).version
+    if installed_protocol != spec.protocol_version:
+        return f"protocol {spec.protocol!r} is version {installed_protocol} here, {spec.protocol_version} in the record"
     reasons = []
     for kind, ref in _components(spec):
         table = registry.table(kind)
@@ -243,6 +244,17 @@ def _setting(spec: RunSpec) -> str:
     return text
 
 
+def _match_threads(provenance: Mapping[str, Any]) -> None:
+    """Re-run with the record's torch thread count (the thread count changes floating-point sums, so a re-run under
+    another count is at best *within*, never *identical*)."""
+    from dabench.run.threads import ensure_threads
+
+    threading = provenance.get("threading") or {}
+    threads = threading.get("threads") or (provenance.get("hardware") or {}).get("threads")
+    if isinstance(threads, int) and threads >= 1:
+        ensure_threads(threads, rule="reproduce: the record's thread count")
+
+
 def check_record(
     record: Mapping[str, Any],
     registry: Registry,
@@ -271,6 +283,7 @@ def check_record(
     reason = incomparable_reason(spec, registry)
     if reason:
         return RecordCheck(**head, status=NOT_COMPARABLE, reason=reason)
+    _match_threads(stored_prov)
     started = time.perf_counter()
     try:
         outcome = execute(spec, registry, ResultStore(workdir), data_root=data_root, device=device, force=True)

@@ -15,10 +15,12 @@ from typing import Any
 from dabench.errors import SpecError, did_you_mean
 from dabench.nn.hyperparams import ParamRange
 from dabench.registry import Registry
-from dabench.specs import ComponentRef, DatasetSpec, MethodSpec, RunSpec, ShiftStep
+from dabench.runspec import ComponentRef, RunSpec, ShiftStep
+from dabench.specs import DatasetSpec, MethodSpec
+from dabench.studyspecs import PROTOCOL_INPUTS, ProtocolInputs, ProtocolRequest, ProtocolSpec, ResolveContext
 
-PROTOCOLS = ("uda", "dann4")
-DEFAULT_TEST_INTENSITIES = {"noise": tuple(round(0.1 * i, 1) for i in range(13)), "blur": (1.0, 3.0, 5.0, 7.0, 9.0)}
+"""Compatibility for sweep-file checks made before a registry lookup (``dabench.run.sweepfile``); :func:`resolve`
+takes the valid protocols from the registry (``registry.protocols``, hook ``register_protocols``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,11 +196,7 @@ def resolve(request: RunRequest, registry: Registry) -> RunSpec:
             f"method {method.name!r} handles {', '.join(method.task_types)} tasks; dataset {dataset.name!r} is "
             f"{dataset.task_type}."
         )
-    if request.protocol not in PROTOCOLS:
-        raise SpecError(
-            f"unknown protocol {request.protocol!r}.{did_you_mean(request.protocol, PROTOCOLS)} "
-            f"Valid protocols: {', '.join(PROTOCOLS)}."
-        )
+    protocol = registry.protocols.get(request.protocol)  # unknown: "did you mean", valid names from the registry
     if request.interval not in ("percentile", "bca"):
         raise SpecError(f"unknown interval {request.interval!r}: use percentile or bca.")
     if request.seed < 0:
@@ -208,30 +206,25 @@ def resolve(request: RunRequest, registry: Registry) -> RunSpec:
             f"n_bootstrap {request.n_bootstrap} is negative: give the number of bootstrap replicates, 0 (no "
             "intervals) or more (e.g. --n-bootstrap 1000)."
         )
-    if request.protocol == "dann4" and request.intensity is not None:
-        raise SpecError(
-            "--intensity does not apply to --protocol dann4: give the test intensities with "
-            "--test-intensities (e.g. 0,0.5,1)."
-        )
+    inputs = resolve_protocol(protocol, request, registry)
     check_task_types(registry, dataset, request.metrics or (), request.target)
     metric_names = request.metrics or registry.default_metrics(dataset.task_type)
     metrics = tuple(registry.ref("metric", m) for m in metric_names)
-    study = resolve_study(request, registry) if request.protocol == "dann4" else {}
-    if request.protocol != "dann4" and (request.da_dataset or request.da_shift or request.test_intensities):
-        raise SpecError("--da-dataset, --da-shift and --test-intensities belong to --protocol dann4.")
-    shift = study.pop("shift", None)
     return RunSpec(
         method=registry.ref("method", method.name),
         dataset=dataset_component,
         target=target_component,
-        shift=shift if shift is not None else parse_shift_chain(registry, request.shift or "", request.intensity),
+        shift=inputs.shift,
         metrics=metrics,
         params=resolve_params(method.name, method.defaults, dataset, request.params, method),
         protocol=request.protocol,
+        protocol_version=protocol.version,
         seed=request.seed,
         n_bootstrap=request.n_bootstrap,
         interval=request.interval,
-        **study,
+        da_dataset=inputs.da_dataset,
+        da_shift=inputs.da_shift,
+        test_intensities=inputs.test_intensities,
     )
 
 
@@ -254,33 +247,36 @@ def check_task_types(registry: Registry, dataset: DatasetSpec, metrics: Iterable
             )
 
 
-def resolve_study(request: RunRequest, registry: Registry) -> dict[str, Any]:
-    """The DANN study's 4-dataset protocol: one test shift evaluated at every test intensity, DA dataset and DA shift.
-
-    The test shift is a single shift given by name (``--shift noise``); its intensities come from
-    ``--test-intensities`` (default: the paper's grid, noise 0–1.2 in 0.1 steps, blur k = 1…9 odd).
-    """
-    if not request.shift or "+" in request.shift:
+def resolve_protocol(protocol: ProtocolSpec, request: RunRequest, registry: Registry) -> ProtocolInputs:
+    """The protocol's inputs of ``request``: a generic input (``--da-dataset``, ``--da-shift``,
+    ``--test-intensities``) the protocol does not take is an error naming the protocols that do; the rest is
+    validated and normalised by the protocol's own ``resolve`` (default: the test shift chain as written)."""
+    for name in PROTOCOL_INPUTS:
+        if getattr(request, name) and name not in protocol.takes:
+            takers = [p.name for p in registry.protocols if name in p.takes]
+            flag = "--" + name.replace("_", "-")
+            raise SpecError(
+                f"{flag} does not apply to --protocol {protocol.name}; protocols that take it: "
+                f"{', '.join(takers) or '(none installed)'} (see 'dabench list protocols')."
+            )
+    fields = ProtocolRequest(
+        dataset=request.dataset,
+        target=request.target,
+        shift=request.shift,
+        intensity=request.intensity,
+        da_dataset=request.da_dataset,
+        da_shift=request.da_shift,
+        test_intensities=request.test_intensities,
+    )
+    context = ResolveContext(
+        shift_chain=lambda text, intensity=None: parse_shift_chain(registry, text, intensity),
+        dataset_ref=lambda text: dataset_ref(registry, text)[1],
+        shift=registry.shifts.get,
+    )
+    inputs = protocol.resolve(fields, context)
+    if not isinstance(inputs, ProtocolInputs):
         raise SpecError(
-            "protocol dann4 needs one test shift by name, e.g. --shift noise (intensities come from "
-            "--test-intensities)."
+            f"protocol {protocol.name!r}: resolve returned {type(inputs).__name__}, expected dabench.ProtocolInputs "
+            "(a bug in the plugin that provides it; see 'dabench plugins')."
         )
-    head, *option_items = request.shift.split(",")
-    name = head.split(":")[0]
-    shift_spec = registry.shifts.get(name)
-    lo, hi = shift_spec.intensity_range
-    base = 0.0 if lo <= 0 <= hi else lo
-    template = parse_shift_chain(registry, f"{name}:{base:g}" + "".join("," + item for item in option_items))
-    intensities = request.test_intensities or DEFAULT_TEST_INTENSITIES.get(name)
-    if not intensities:
-        raise SpecError(f"give --test-intensities for test shift {name!r} (e.g. 0,0.5,1).")
-    for value in intensities:
-        shift_spec.check_intensity(float(value))
-    da_name = request.da_dataset or request.dataset
-    da_ref = dataset_ref(registry, da_name)[1]
-    return {
-        "shift": template,
-        "da_dataset": da_ref,
-        "da_shift": parse_shift_chain(registry, request.da_shift or ""),
-        "test_intensities": tuple(sorted({float(v) for v in intensities})),
-    }
+    return inputs

@@ -1,7 +1,8 @@
 """``run(spec)``: a pure function of a :class:`RunSpec` — load, align, shift, fit, evaluate. No printing, no writing.
 
-The protocol (:mod:`dabench.run.protocols`) decides what the method sees and which labelled test domains the runner
-keeps.
+The protocol (a registered :class:`~dabench.specs.ProtocolSpec`: the core's ``uda``, or a plugin's) decides what the
+method sees and which labelled test domains the runner keeps; it builds them from a
+:class:`~dabench.run.protocols.ProtocolContext`.
 
 Non-finite outputs (logits) on any test domain raise :class:`~dabench.errors.RunDiverged`, so a method whose own
 loop does not guard against divergence is still recorded as a failed, diverged run, never ``ok`` with NaN metrics.
@@ -22,12 +23,14 @@ import torch
 
 from dabench.builtins.validators import is_collapsed
 from dabench.errors import RunDiverged
+from dabench.nn.training import fast_path_usage
 from dabench.registry import Registry
-from dabench.run import protocols, provenance
+from dabench.run import protocols, provenance, threads
 from dabench.run.datasource import DataSource
 from dabench.run.protocols import TestDomains
+from dabench.runspec import RunSpec
 from dabench.seeding import Seeds
-from dabench.specs import Predictor, RunSpec
+from dabench.specs import Predictor
 from dabench.stats.bootstrap import Estimate, bootstrap
 
 
@@ -91,14 +94,18 @@ def evaluate(
     """Every metric (with its bootstrap interval) and every validator on every test domain; test domains are built
     one at a time, so a grid of shifted test sets never sits in memory at once. The primary metric (the spec's
     first) also keeps its replicates on the per-sample stream (``Estimate.paired``): the seed depends on the run
-    seed and the domain only, so runs of other methods with that seed share those resamples (paired ranking)."""
+    seed and the domain only, so runs of other methods with that seed share those resamples (paired ranking).
+    A predictor with ``for_domain`` (:class:`~dabench.specs.DomainPredictor`, e.g. AdaBN's per-domain statistics)
+    scores each domain with ``predictor.for_domain(domain, images)``; it sees the domain's images, never labels."""
     metrics: dict[str, dict[str, Estimate]] = {}
     validators: dict[str, dict[str, float]] = {}
     sizes: dict[str, int] = {}
     for domain, make in tests.items():
         split = make()
         sizes[f"test_{domain}"] = len(split)
-        logits, features = predict(predictor, split.images)
+        for_domain = getattr(predictor, "for_domain", None)
+        scorer: Predictor = for_domain(domain, split.images) if callable(for_domain) else predictor
+        logits, features = predict(scorer, split.images)
         if not bool(torch.isfinite(logits).all()):  # backstop for methods whose training loop does not check
             raise RunDiverged(f"non-finite outputs on test domain {domain!r}")
         probs = torch.softmax(logits.double(), dim=1).numpy()
@@ -150,12 +157,14 @@ def run(spec: RunSpec, registry: Registry, *, data_root: Path | None = None, dev
     """Execute ``spec`` and return its :class:`RunResult`. Raises on any error (the caller records failures)."""
     started = time.perf_counter()
     torch_device = resolve_device(device)
+    thread_choice = threads.ensure_threads()  # dabench's thread rule, once per process (--threads etc. win)
     seeds = Seeds(spec.seed)
     data = DataSource(registry, data_root, seeds)
     result = RunResult(key=spec.key(), spec=spec)
-    with deterministic() as det:
-        builder = getattr(protocols, protocols.PROTOCOL_BUILDERS[spec.protocol])
-        task, tests = builder(spec, registry, data, seeds, torch_device)
+    with deterministic() as det, fast_path_usage() as fast_path:
+        protocol = registry.protocols.get(spec.protocol)  # "uda" (core) or a plugin's (register_protocols)
+        context = protocols.ProtocolContext(registry=registry, data=data, seeds=seeds, device=torch_device)
+        task, tests = protocol.build(spec, context)
         result.timings["prepare_s"] = time.perf_counter() - started
         method = registry.methods.get(spec.method.name).build(spec.params)
         fit_started = time.perf_counter()
@@ -167,5 +176,9 @@ def run(spec: RunSpec, registry: Registry, *, data_root: Path | None = None, dev
     result.sizes = {"source_train": len(task.source), **test_sizes}
     result.sizes.update({f"unlabeled_{d}": len(s) for d, s in task.unlabeled.items()})
     result.timings["total_s"] = time.perf_counter() - started
-    result.provenance = {**provenance.collect(torch_device, registry.plugin_versions()), "deterministic": det}
+    result.provenance = {
+        **provenance.collect(torch_device, registry.plugin_versions()),
+        "deterministic": det,
+        **provenance.execution(thread_choice, fast_path),
+    }
     return result

@@ -21,6 +21,14 @@ File format::
     n_bootstrap = 1000           # integer >= 0 (0: no intervals); default 1000
     metrics = ["accuracy"]       # non-empty list; default: every metric of the task type
     interval = "percentile"      # "percentile" (default) or "bca"
+    [resources]                  # optional: what one SLURM array task asks for (dabench sweep --executor slurm)
+    partition = "gpu"            # string; default: the cluster's default partition
+    time = 60                    # minutes, integer >= 1; default 60
+    mem = 16                     # GB, number > 0; default 8
+    gpus_per_task = 1            # integer >= 0; default 0
+    cpus_per_task = 4            # integer >= 1; default 1 (also the torch threads of the task)
+    [resources.dann]             # optional overrides for one method (it must be in a grid)
+    time = 240
 
 ``grid`` may also be a list of tables (``[[grid]]``), expanded one after the other (e.g. the baseline once, the DA
 method over a DA-intensity grid); ``[params]`` and ``[options]`` apply to all of them. For the DANN study's protocol
@@ -40,16 +48,17 @@ import itertools
 import math
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dabench.errors import DabenchError, SpecError, closest_name, did_you_mean
 from dabench.registry import Registry
-from dabench.run.resolve import PROTOCOLS, RunRequest, check_param, dataset_ref, parse_shift_chain, resolve
-from dabench.specs import RunSpec
+from dabench.run.resolve import RunRequest, check_param, dataset_ref, parse_shift_chain, resolve
+from dabench.run.resources import ResourceError, SweepResources, parse_resources
+from dabench.runspec import RunSpec
 
-TOP_KEYS = ("name", "grid", "params", "options")
+TOP_KEYS = ("name", "grid", "params", "options", "resources")
 GRID_KEYS = ("method", "dataset", "target", "shift", "seed", "params", "da_dataset", "da_shift")
 OPTION_KEYS = ("protocol", "n_bootstrap", "metrics", "interval", "test_intensities")
 INTERVALS = ("percentile", "bca")
@@ -67,6 +76,7 @@ class SweepFileError(SpecError):
 class Sweep:
     name: str
     specs: tuple[RunSpec, ...]
+    resources: SweepResources = field(default_factory=SweepResources)
 
 
 @dataclass(frozen=True)
@@ -126,7 +136,9 @@ def load_sweep(path: Path, registry: Registry) -> Sweep:
     except tomllib.TOMLDecodeError as exc:
         raise file.error("", f"is not valid TOML: {exc}.") from None
     specs = tuple(expand(data, registry, str(path)))
-    return Sweep(name=data.get("name", path.stem), specs=specs)
+    methods = list(dict.fromkeys(spec.method.name for spec in specs))
+    resources = _resources(file, data.get("resources", {}), methods, registry)
+    return Sweep(name=data.get("name", path.stem), specs=specs, resources=resources)
 
 
 def expand(data: Mapping[str, Any], registry: Registry, where: str = "sweep") -> Iterator[RunSpec]:
@@ -140,6 +152,7 @@ def expand(data: Mapping[str, Any], registry: Registry, where: str = "sweep") ->
     grids = [_grid(file, path, table, options, registry) for path, table in _grid_tables(file, data)]
     fixed = _table(file, "params", data.get("params", {}))
     _check_fixed(file, fixed, [g.methods for g in grids], registry)
+    _resources(file, data.get("resources", {}), [m for g in grids for m in g.methods], registry)
     seen: set[str] = set()
     for grid in grids:
         for spec in _expand_grid(file, grid, fixed, options, registry):
@@ -217,12 +230,18 @@ def _strings(file: _File, path: str, table: Mapping[str, Any], key: str, *, exam
     return list(value)
 
 
+def _takers(registry: Registry, inputs: str) -> list[str]:
+    """The installed protocols that take a generic protocol input (``ProtocolSpec.takes``)."""
+    return [p.name for p in registry.protocols if inputs in p.takes]
+
+
 def _options(file: _File, table: Mapping[str, Any], registry: Registry) -> _Options:
     _check_keys(file, "options", table, OPTION_KEYS)
     protocol = table.get("protocol", "uda")
-    if protocol not in PROTOCOLS:
-        hint = did_you_mean(protocol, PROTOCOLS) if isinstance(protocol, str) else ""
-        raise file.error("options.protocol", f"must be one of {', '.join(PROTOCOLS)}; got {_show(protocol)}.{hint}")
+    protocols = registry.protocols.names()
+    if not isinstance(protocol, str) or protocol not in protocols:
+        hint = did_you_mean(protocol, protocols) if isinstance(protocol, str) else ""
+        raise file.error("options.protocol", f"must be one of {', '.join(protocols)}; got {_show(protocol)}.{hint}")
     n_bootstrap = table.get("n_bootstrap", 1000)
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 0:
         raise file.error(
@@ -244,8 +263,12 @@ def _options(file: _File, table: Mapping[str, Any], registry: Registry) -> _Opti
     intensities = None
     if "test_intensities" in table:
         intensities = table["test_intensities"]
-        if protocol != "dann4":
-            raise file.error("options.test_intensities", 'belongs to protocol "dann4" (options.protocol = "dann4").')
+        takers = _takers(registry, "test_intensities")
+        if protocol not in takers:
+            raise file.error(
+                "options.test_intensities",
+                f"protocol {protocol!r} takes no test intensities; protocols that do: {', '.join(takers) or '(none)'}.",
+            )
         wrong = _offender("test_intensities", intensities, _is_number) or ("got []" if not intensities else None)
         if wrong is not None:
             raise file.error(
@@ -258,6 +281,14 @@ def _options(file: _File, table: Mapping[str, Any], registry: Registry) -> _Opti
         interval=interval,
         test_intensities=tuple(float(v) for v in intensities) if intensities is not None else None,
     )
+
+
+def _resources(file: _File, value: Any, in_grid: Sequence[str], registry: Registry) -> SweepResources:
+    """``[resources]`` defaults and ``[resources.<method>]`` overrides (:mod:`dabench.run.resources`)."""
+    try:
+        return parse_resources(_table(file, "resources", value), in_grid, registry)
+    except ResourceError as exc:
+        raise file.error(exc.path, exc.message) from None
 
 
 # ------------------------------------------------------------------------------------------------- grids
@@ -273,9 +304,12 @@ def _grid(file: _File, path: str, table: Mapping[str, Any], options: _Options, r
     da_datasets = _strings(file, path, table, "da_dataset", example='"mnist"')
     da_shifts = _strings(file, path, table, "da_shift", example='"none", "noise:0.5"')
     for key in ("da_dataset", "da_shift"):
-        if key in table and options.protocol != "dann4":
+        takers = _takers(registry, key)
+        if key in table and options.protocol not in takers:
             raise file.error(
-                f"{path}.{key}", 'belongs to protocol "dann4": set options.protocol = "dann4" or remove it.'
+                f"{path}.{key}",
+                f"protocol {options.protocol!r} takes no {key}: set options.protocol to one that does "
+                f"({', '.join(takers) or 'none installed'}) or remove it.",
             )
     seeds = table.get("seed", [])
     wrong = _offender("seed", seeds, _is_count)

@@ -96,7 +96,7 @@ VALID_GRID = '[grid]\nmethod = ["source_only"]\ndataset = ["synthetic"]\n'
         (VALID_GRID + "[params.dann]\ngamma = 1.0\n", ["params.dann", "no grid runs"]),
         (VALID_GRID + "[grid.params]\nlr = [0.1, -1]\n", ["grid.params.lr", "lr > 0"]),
         (VALID_GRID + 'shift = ["noise:0.5+"]\n', ["grid.shift", "unknown shift ''"]),
-        (VALID_GRID + 'da_shift = ["noise:0.5"]\n', ["grid.da_shift", 'belongs to protocol "dann4"']),
+        (VALID_GRID + 'da_shift = ["noise:0.5"]\n', ["grid.da_shift", "protocol 'uda' takes no da_shift", "(dann4)"]),
         (VALID_GRID + "[options]\ntest_intensities = [0, 1]\n", ["options.test_intensities", "dann4"]),
         ("[grid\n", ["is not valid TOML"]),
     ],

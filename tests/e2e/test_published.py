@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from dabench.analysis_report import fit_parameter_scales
 from dabench.cli import main
+from dabench.stats.fitting import fit_parameter_scales
 from dabench.stats.precision import SIGNIFICANT_DIGITS, JsonPath, compare_json, compare_markdown
 
 REPO = Path(__file__).resolve().parents[2]

@@ -25,7 +25,7 @@ from dabench.run.reproduce import (
     incomparable_reason,
     sample_keys,
 )
-from dabench.specs import RunSpec
+from dabench.runspec import RunSpec
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = ["--method", "source_only", "--dataset", "digits", "--shift", "noise:0.8", "--set", "epochs=1"]

@@ -12,12 +12,25 @@ import dabench
 from dabench import hookspecs
 
 REPO = Path(__file__).resolve().parents[2]
-PUBLIC_MODULES = {"dabench", "dabench.testing", "dabench.nn.models", "dabench.nn.training", "dabench.nn.hyperparams"}
+PUBLIC_MODULES = {
+    "dabench",
+    "dabench.testing",
+    "dabench.nn.models",
+    "dabench.nn.training",
+    "dabench.nn.hyperparams",
+    # the building blocks a study plugin (protocol + analysis) reuses
+    "dabench.run.protocols",
+    "dabench.stats.fitting",
+    "dabench.stats.precision",
+    "dabench.report.figures",
+    "dabench.report.markdown",
+}
 HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
 
 
 def test_hooks_exist() -> None:
     assert {"register_datasets", "register_shifts", "register_methods", "register_metrics"} <= set(HOOKS)
+    assert {"register_protocols", "register_analyses"} <= set(HOOKS)  # studies are plugins too
 
 
 @pytest.mark.parametrize("hook", HOOKS)
@@ -32,6 +45,21 @@ def test_every_hook_is_tested(hook: str) -> None:
     test_files = [p for p in (REPO / "tests").rglob("test_*.py") if "meta" not in p.parts]
     kind = hook.removeprefix("register_").rstrip("s")
     assert any(hook in p.read_text() or f"check_{kind}" in p.read_text() for p in test_files), f"{hook} untested"
+
+
+def test_public_modules_exist() -> None:
+    import importlib
+
+    for name in sorted(PUBLIC_MODULES):
+        importlib.import_module(name)
+
+
+def test_the_core_names_no_study() -> None:
+    """Studies are plugins: the core's modules no longer hold a study's protocol, decomposition or figures."""
+    core = REPO / "dabench"
+    for gone in ("analysis.py", "analysis_report.py", "plots.py", "domain_groups.py"):
+        assert not (core / gone).exists(), f"dabench/{gone} belongs to a study plugin"
+    assert "def build_dann4" not in (core / "run" / "protocols.py").read_text()
 
 
 def test_all_resolves() -> None:
@@ -66,7 +94,7 @@ def test_plugin_entry_modules_are_cheap() -> None:
     import sys
 
     code = (
-        "import sys, dabench.builtins, dabench_dann, dabench_adabn, dabench_datasets; "
+        "import sys, dabench.builtins, dabench_dann, dabench_adabn, dabench_datasets, dabench_dann_study; "
         "heavy = [m for m in ('torch', 'torchvision', 'ot', 'PIL', 'sklearn', 'matplotlib') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

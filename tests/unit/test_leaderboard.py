@@ -106,7 +106,7 @@ def test_sorting_follows_direction() -> None:
 def test_other_versions_providers_and_schemas_never_merge_and_are_labelled() -> None:
     records = [record("dann", s, 0.5 + s / 100) for s in range(8)] + [record("dann", 0, 0.9, version="2")]
     text = render(records)
-    assert row_of(text, "dann (v1)")["n_seeds"] == "8" and row_of(text, "dann (v2)")["n_seeds"] == "1"
+    assert row_of(text, "dann (v1)")["n_seeds"] == "8" and row_of(text, "dann (v2)")["n_seeds"] == "1 ⚠"
     fork = record("dann", 0, 0.7, schema=2)
     fork["spec"]["method"] |= {"plugin": "fork-dist 1.0", "code": "0123456789abcdef"}
     real = record("dann", 0, 0.6, schema=2)
@@ -149,7 +149,8 @@ def test_failed_diverged_and_collapsed_runs_are_counted_never_dropped() -> None:
     m, broken = row_of(text, "m"), row_of(text, "broken")
     assert (m["n_seeds"], m["collapsed"], m["failed"], m["diverged"]) == ("2", "1", "2", "1")
     assert (broken["rank"], broken["n_seeds"], broken["failed"], broken["diverged"]) == ("–", "0", "1", "1")
-    assert broken["target err"] == "–" and text.index("| broken") > text.index("| m ")  # unranked, at the bottom
+    assert broken["target err (ranked)"] == "–"
+    assert text.index("| broken") > text.index("| m ")  # unranked, at the bottom
     assert "2 ok (1 collapsed), 3 failed, 2 diverged" in text and "unranked" in text
     only_failed = render([failed("broken", 0)])
     assert "| broken" in only_failed and "No completed runs" not in only_failed
@@ -179,3 +180,49 @@ def test_params_that_differ_are_shown() -> None:
 
 def test_empty_store() -> None:
     assert "No completed runs" in render([])
+
+
+def two_metrics(method: str, seed: int, f1: float, acc: float, source_f1: float = 0.9) -> dict:
+    """A record with ``macro_f1`` first and ``accuracy`` second (a sweep's ``metrics = ["macro_f1", "accuracy"]``)."""
+    rec = record(method, seed, f1)
+    rec["spec"]["metrics"] = [{"name": "macro_f1", "version": "1"}, {"name": "accuracy", "version": "1"}]
+    point = {"low": None, "high": None, "n_boot": 0, "interval": "percentile"}
+    rec["metrics"] = {
+        "target": {"macro_f1": point | {"value": f1}, "accuracy": point | {"value": acc}},
+        "source": {"macro_f1": point | {"value": source_f1}, "accuracy": point | {"value": 0.95}},
+    }
+    return rec
+
+
+def test_ranks_by_the_first_metric_shows_it_first_and_says_so() -> None:
+    # accuracy would put the constant predictor first; macro-F1 (the first metric) puts it last
+    records = [two_metrics("majority_class", s, 0.18, 0.58) for s in (0, 1)]
+    records += [two_metrics("adabn", s, 0.40 + s / 100, 0.53) for s in (0, 1)]
+    records += [two_metrics("source_only", s, 0.10 + s / 100, 0.12) for s in (0, 1)]
+    text = leaderboard.render(
+        records, directions={"macro_f1": True, "accuracy": True}, citations={}, command="dabench leaderboard"
+    )
+    header, *body = table_rows(text)
+    assert [r[1] for r in body] == ["adabn", "majority_class", "source_only"]
+    metric_columns = [h for h in header if h.startswith(("target ", "source "))]
+    assert metric_columns == ["target macro_f1 (ranked)", "target accuracy", "source macro_f1", "source accuracy"]
+    assert "salvage (macro_f1)" in header and "across-domain variance (macro_f1, %²)" in header
+    assert "- Primary metric: `macro_f1`" in text and "- Ranking: by target macro_f1," in text
+    assert row_of(text, "majority_class")["target macro_f1 (ranked)"].startswith("0.180")
+
+
+def test_across_domain_variance_is_named_for_what_it_is() -> None:
+    text = render([record("m", 0, 0.65)])  # target 0.65, source 0.05 (see record)
+    header = table_rows(text)[0]
+    assert "across-domain variance (err, %²)" in header and not any(h.startswith("spread") for h in header)
+    assert row_of(text, "m")["across-domain variance (err, %²)"] == f"{30.0**2:.2f}"  # ((65 - 5) / 2)²
+    assert "It is not Valliani et al.'s *domain spread*" in text and "one global model trained on the pooled" in text
+    assert "internal test value" in text and "theoretical ceiling" in text  # salvage's reference, as in the paper
+
+
+def test_single_seed_rows_are_marked_and_explained() -> None:
+    text = render([record("one", 0, 0.3), record("two", 0, 0.4), record("two", 1, 0.5)])
+    assert row_of(text, "one")["n_seeds"] == "1 ⚠" and row_of(text, "two")["n_seeds"] == "2"
+    assert "- Single seed: 1 of 2 row(s)" in text and "says nothing about seed-to-seed variation" in text
+    assert leaderboard.seeds_label(1) == "1 ⚠" and leaderboard.seeds_label(0) == "0"
+    assert "- Single seed:" not in render([record("two", 0, 0.4), record("two", 1, 0.5)])

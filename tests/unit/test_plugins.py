@@ -118,7 +118,7 @@ def test_hookimpl_matching_no_hook_is_reported_and_the_rest_loads() -> None:
     assert info.status == "loaded" and len(info.warnings) == 2
     assert "hookimpl 'register_method' matches no dabench hook" in info.warnings[1]
     assert "did you mean 'register_methods'?" in info.warnings[1]
-    assert "hookimpl 'gadget'" in info.warnings[0] and "valid hooks: register_datasets" in info.warnings[0]
+    assert "hookimpl 'gadget'" in info.warnings[0] and "valid hooks: register_analyses" in info.warnings[0]
     assert registry.shifts.names() and registry.shifts.providers[registry.shifts.names()[0]] == "typo"
 
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from dabench.analysis_report import fit_parameter_scales
+from dabench.stats.fitting import fit_parameter_scales
 from dabench.stats.precision import (
     SIGNIFICANT_DIGITS,
     JsonPath,

@@ -13,7 +13,7 @@ from dabench.plugins import EXPLICIT
 from dabench.provenance_code import code_hash, is_local_install, module_source_root, object_source_roots
 from dabench.registry import build_registry
 from dabench.run.resolve import RunRequest, resolve
-from dabench.specs import SCHEMA_VERSION, ComponentRef, RunSpec, ShiftStep
+from dabench.runspec import SCHEMA_VERSION, ComponentRef, RunSpec, ShiftStep
 
 PLUGIN_SOURCE = """
 from dabench import Citation, MethodSpec, hookimpl

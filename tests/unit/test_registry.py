@@ -8,7 +8,8 @@ from dabench.errors import DuplicateNameError, UnknownComponentError
 from dabench.hookspecs import hookimpl
 from dabench.registry import Conflict, build_registry
 from dabench.run.resolve import RunRequest, resolve
-from dabench.specs import Citation, ComponentRef, MethodSpec, MetricSpec
+from dabench.runspec import ComponentRef
+from dabench.specs import Citation, MethodSpec, MetricSpec
 
 PAPER = Citation(authors="X", title="Y", year=2020)
 

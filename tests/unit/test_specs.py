@@ -3,7 +3,8 @@ import json
 import pytest
 
 from dabench.errors import SpecError
-from dabench.specs import Citation, ComponentRef, MethodSpec, MetricSpec, RunSpec, ShiftSpec, ShiftStep
+from dabench.runspec import ComponentRef, RunSpec, ShiftStep
+from dabench.specs import Citation, MethodSpec, MetricSpec, ShiftSpec
 
 PAPER = Citation(authors="A, B", title="T", year=2020)
 

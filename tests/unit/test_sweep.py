@@ -7,7 +7,7 @@ import time
 import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -25,12 +25,12 @@ class Exploding:
     def __init__(self, params: Mapping[str, Any]) -> None:
         self.params = params
 
-    def fit(self, task: object, **kwargs: object) -> object:
+    def fit(self, task: object, *, seeds: object, device: object) -> NoReturn:
         raise FloatingPointError("loss became NaN")
 
 
 class Invalid(Exploding):
-    def fit(self, task: object, **kwargs: object) -> object:
+    def fit(self, task: object, *, seeds: object, device: object) -> NoReturn:
         raise SpecError("a user mistake inside a sweep")
 
 
@@ -68,7 +68,7 @@ def test_sweep_runs_records_failures_and_resumes(tmp_path: Path) -> None:
     sweep = load_sweep(path, registry)
     assert len(sweep.specs) == 4 and sweep.name == "tiny"
     store = ResultStore(tmp_path / "store")
-    seen = []
+    seen: list[Progress] = []
     outcomes = run_sweep(sweep, registry, store, data_root=None, device="cpu", on_progress=seen.append)
     assert sorted(o.status for o in outcomes) == ["failed", "failed", "ok", "ok"]
     failed = [o.record for o in outcomes if o.status == "failed"]
@@ -235,3 +235,121 @@ def test_cli_warns_moves_an_unreadable_record_aside_and_reruns(
     assert len(list((store / "unreadable").iterdir())) == 1 and json.loads(bad.read_text())["status"] == "ok"
     if command == "sweep":
         assert "done: 1 ran, 2 cached, 0 busy-then-cached, 0 failed" in out
+
+
+def test_worker_i_runs_on_gpu_i_div_k() -> None:
+    from dabench.run.executors.pool import gpu_for_worker, plan_workers
+
+    assert [gpu_for_worker(i, 2, 3) for i in range(6)] == [0, 0, 1, 1, 2, 2]
+    assert [gpu_for_worker(i, 1, 2) for i in range(4)] == [0, 1, 0, 1]  # more workers than K x GPUs: wrap around
+    with pytest.raises(ValueError, match="runs_per_gpu >= 1"):
+        gpu_for_worker(0, 0, 1)
+    plans = plan_workers(4, 3, runs_per_gpu=2, gpus=["5", "7"])
+    assert [(p.index, p.threads, p.cuda_visible) for p in plans] == [(0, 3, "5"), (1, 3, "5"), (2, 3, "7"), (3, 3, "7")]
+    assert {p.cuda_visible for p in plan_workers(2, 1)} == {None}
+
+
+def test_pool_sizes_jobs_threads_and_devices() -> None:
+    from dabench.run.executors.pool import PoolExecutor
+    from dabench.run.worker import WorkOptions
+
+    gpu = PoolExecutor(runs_per_gpu=3, gpus=["0", "1"], threads=2)
+    assert gpu.jobs == gpu.parallelism == 6  # --jobs defaults to K x GPUs
+    assert gpu.worker_options(WorkOptions(store="s", device="cpu")) == WorkOptions(
+        store="s", device="cuda:0", threads=2
+    )
+    cpu = PoolExecutor(2)
+    assert cpu.jobs == 2 and cpu.threads >= 1
+    assert cpu.worker_options(WorkOptions(store="s")).device == "cpu"
+    with pytest.raises(SpecError, match="--runs-per-gpu needs CUDA devices"):
+        PoolExecutor(runs_per_gpu=1, gpus=[])
+    with pytest.raises(SpecError, match="--jobs 0"):
+        PoolExecutor(0)
+
+
+def test_worker_initializer_pins_threads_and_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dabench.run.executors.pool import THREAD_VARS, WorkerPlan, describe_exit, init_worker
+
+    for var in (*THREAD_VARS, "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.delenv(var, raising=False)
+    import signal
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        init_worker(WorkerPlan(0, 1, "2"))
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # Ctrl-C is the parent's to handle
+        with pytest.raises(SystemExit):  # SIGTERM ends a run like an interrupt (its claim is released)
+            signal.raise_signal(signal.SIGTERM)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "2" and all(os.environ[v] == "1" for v in THREAD_VARS)
+    assert describe_exit(-9) == "killed by signal 9 (SIGKILL)"
+    assert describe_exit(3) == "its process exited with status 3" and "unknown" in describe_exit(None)
+
+
+def test_executor_lookup() -> None:
+    from dabench.run.executors import Executor, executor_class
+    from dabench.run.executors.local import LocalExecutor
+    from dabench.run.executors.pool import PoolExecutor
+
+    assert executor_class("local") is LocalExecutor and executor_class("pool") is PoolExecutor
+    with pytest.raises(SpecError, match="unknown executor 'pol'; valid executors: local, pool"):
+        executor_class("pol")
+    assert issubclass(LocalExecutor, Executor) and LocalExecutor().parallelism == 1
+
+
+def test_a_sweep_through_the_pool_executor_matches_the_local_one(tmp_path: Path, registry, three) -> None:  # type: ignore[no-untyped-def]
+    from dabench.run.executors.pool import PoolExecutor
+
+    local = run_sweep(three, registry, ResultStore(tmp_path / "a"), data_root=None, device="cpu")
+    seen: list[Progress] = []
+    with PoolExecutor(2, threads=1) as pool:
+        pooled = run_sweep(
+            three,
+            registry,
+            ResultStore(tmp_path / "b"),
+            data_root=None,
+            device="cpu",
+            executor=pool,
+            on_progress=seen.append,
+        )
+    assert [o.status for o in pooled] == ["ok", "ok", "ok"] and sorted(p.index for p in seen) == [1, 2, 3]
+    assert [o.record["metrics"] for o in pooled] == [o.record["metrics"] for o in local]  # same numbers
+    cached = run_sweep(three, registry, ResultStore(tmp_path / "b"), data_root=None, device="cpu", executor=pool)
+    assert [o.status for o in cached] == ["cached"] * 3  # finished keys never reach the executor
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--executor", "local", "--jobs", "2"], "--executor local runs in this process"),
+        (["--executor", "nope"], "unknown executor 'nope'"),
+    ],
+)
+def test_cli_sweep_executor_mistakes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    from dabench.cli import main
+
+    sweep = tmp_path / "three.toml"
+    sweep.write_text(THREE)
+    assert main(["sweep", str(sweep), "--store", str(tmp_path / "s"), *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_dead_pids_fresh_claim_on_this_host_is_taken_over_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()  # reaped: its pid is dead (a killed pool worker is reaped before its spec is handed out again)
+    claims = ClaimTable(tmp_path, timeout_s=3600)  # the heartbeat is fresh: only the dead pid makes it stale
+    claims.folder.mkdir(parents=True)
+    now = time.time()
+    info = {"host": socket.gethostname(), "pid": proc.pid, "token": "2" * 16, "started": now, "heartbeat": now}
+    claims.path("k" * 64).write_text(json.dumps(info))
+    started = time.perf_counter()
+    claim = claims.acquire("k" * 64)
+    assert claim is not None and claim.info.pid == os.getpid() and time.perf_counter() - started < 1
+    claim.release()

@@ -9,8 +9,12 @@ spread and only moves its mean. Out-of-gamut results are clipped to [0, 1] as in
 Grey (1-channel) images are treated as neutral sRGB: only L* is transferred and the result stays grey.
 
 The ``reference`` option is required (there is no sensible default colour): either a path to an image file
-(relative paths are tried against the working directory, then the data root) or ``"dataset[:domain]#index"``, the
-``index``-th image of that dataset's train split (e.g. ``"camelyon17:hospital2#17"``).
+(relative paths are tried against the working directory, then the data root) or ``"dataset[:domain]#index"``
+(e.g. ``"camelyon17:hospital2#17"``), the ``index``-th image of that dataset in a seed-independent order: all its
+images (train, validation and test splits together) sorted by the SHA-256 digest of their pixels and shape
+(:func:`canonical_order`). A dataset's train split is usually a seeded subset, so indexing it would pick another
+image for every run seed (version 1 did: ``wbc_zheng:lab1#0`` was image 002 for seed 0 and 001 for seeds 1-2); the
+digest order gives every seed, method and protocol the same reference image.
 
 References
 ----------
@@ -20,6 +24,7 @@ DANN inter-semantic histopathology study (shared/papers), section "Color shift".
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +39,7 @@ from dabench.specs import ShiftContext, ShiftSpec
 if TYPE_CHECKING:
     import torch
 
+    from dabench.data import DatasetSplits
     from dabench.shiftrandom import ShiftRandom
 
 _FLAT_STD = 1e-3
@@ -63,6 +69,24 @@ def lab_stats(image: torch.Tensor) -> LabStats:
     return LabStats(mean=(mean[0], mean[1], mean[2]), std=(std[0], std[1], std[2]))
 
 
+def canonical_order(splits: DatasetSplits) -> list[torch.Tensor]:
+    """Every image of ``splits`` (train, val, test), sorted by the SHA-256 of its shape and pixel bytes: an order
+    that does not depend on how a seeded loader divided the images between splits."""
+    images = [
+        split.images[i]
+        for split in (splits.train, splits.val, splits.test)
+        if split is not None
+        for i in range(len(split.images))
+    ]
+
+    def digest(image: torch.Tensor) -> bytes:
+        data = image.contiguous().cpu().numpy()
+        return hashlib.sha256(repr((tuple(data.shape), str(data.dtype))).encode() + data.tobytes()).digest()
+
+    keyed = sorted((digest(image), i) for i, image in enumerate(images))
+    return [images[i] for _, i in keyed]
+
+
 def _load_file(path: Path) -> torch.Tensor:
     import numpy as np
     import torch
@@ -80,12 +104,13 @@ def _resolve_file(reference: str, data_root: Path | None) -> Path | None:
 
 
 def prepare_reinhard(options: Mapping[str, Any], ctx: ShiftContext) -> LabStats:
-    """Resolve the ``reference`` option (image file or ``dataset[:domain]#index``) to its L*a*b* statistics."""
+    """Resolve the ``reference`` option (image file or ``dataset[:domain]#index``, in :func:`canonical_order`) to its
+    L*a*b* statistics."""
     reference = str(options.get("reference") or "")
     if not reference:
         raise SpecError(
             "shift 'reinhard' needs a reference image: set reference=<path to an image file> or "
-            "reference=<dataset>[:<domain>]#<index> (an image of that dataset's train split), "
+            "reference=<dataset>[:<domain>]#<index> (an image of that dataset, in a seed-independent order), "
             "e.g. --set reference=camelyon17#0."
         )
     path = _resolve_file(reference, ctx.data_root)
@@ -101,11 +126,11 @@ def prepare_reinhard(options: Mapping[str, Any], ctx: ShiftContext) -> LabStats:
         index = int(index_text)
     except ValueError:
         raise SpecError(f"reinhard reference {reference!r}: {index_text!r} after '#' must be an image index.") from None
-    images = ctx.load_dataset(dataset).train.images
-    if not 0 <= index < images.shape[0]:
+    images = canonical_order(ctx.load_dataset(dataset))
+    if not 0 <= index < len(images):
         raise SpecError(
             f"reinhard reference {reference!r}: index {index} is out of range; {dataset!r} has "
-            f"{images.shape[0]} train images (use 0..{images.shape[0] - 1})."
+            f"{len(images)} images in all its splits (use 0..{len(images) - 1})."
         )
     return lab_stats(images[index])
 
@@ -155,9 +180,11 @@ SHIFTS = (
         name="reinhard",
         apply=reinhard,
         intensity_range=(0.0, 1.0),
+        version="2",
         description=(
             "Reinhard colour transfer in L*a*b* to a reference image (option reference=<file> or "
-            "<dataset>[:<domain>]#<index>, required); intensity 0 = identity, 1 = full mean/std transfer."
+            "<dataset>[:<domain>]#<index> in a seed-independent order, required); intensity 0 = identity, 1 = full "
+            "mean/std transfer."
         ),
         paper=DANN_INTERSEMANTIC,
         defaults={"reference": ""},

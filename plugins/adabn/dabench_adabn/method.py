@@ -5,10 +5,22 @@ input over the whole target domain, accumulated layer by layer with hooks in one
 the network is run in eval mode, so every layer sees inputs normalised with the already-adapted statistics of the
 layers before it. Training fails as diverged on a non-finite loss (:class:`~dabench.nn.training.DivergenceGuard`), and
 so does adaptation when it leaves a non-finite statistic (e.g. a target of huge values).
+
+Per-domain evaluation (Li et al.: every domain is normalised with its own statistics). The fitted
+:class:`AdaBNPredictor` predicts with the adapted (target) statistics, and implements the predictor protocol's
+optional ``for_domain(name, images)``, which the runner calls for every test domain:
+
+* ``"source"`` — the source statistics (the running averages of source training, i.e. exactly ``source_only``);
+* the domain it adapted on (``task.adapt_domain``; ``"target"`` in ``uda``) — the statistics of the unlabelled
+  data of that domain it adapted on;
+* any other domain (the DANN study's ``test@<intensity>`` grid) — statistics estimated from that domain's own
+  unlabelled test images, transductively (AdaBN needs only images; the labels stay with the runner). The matching
+  unlabelled DA data exists for one intensity at most, so the test images are the only source that covers a grid.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,19 +64,72 @@ def adapt_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int, dev
     return len(layers)
 
 
+BNStats = dict[str, torch.Tensor]
+"""Every BN layer's ``running_mean`` / ``running_var``, by buffer name."""
+
+
+def bn_statistics(model: nn.Module) -> BNStats:
+    """A copy of the running statistics of every BN layer of ``model``."""
+    return {
+        f"{name}.{buffer}": getattr(layer, buffer).detach().clone()
+        for name, layer in model.named_modules()
+        if isinstance(layer, _BN)
+        for buffer in ("running_mean", "running_var")
+    }
+
+
+@torch.no_grad()
+def load_bn_statistics(model: nn.Module, stats: BNStats) -> None:
+    """Copy ``stats`` (from :func:`bn_statistics`) into ``model``'s BN layers."""
+    buffers = dict(model.named_buffers())
+    for name, value in stats.items():
+        buffers[name].copy_(value)
+
+
+class AdaBNPredictor(ModelPredictor):
+    """Predicts with the adapted statistics; ``for_domain`` gives each test domain its own (module docstring)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        device: torch.device,
+        *,
+        source: BNStats,
+        adapted: Mapping[str, BNStats],
+        batch_size: int,
+    ) -> None:
+        super().__init__(model, device)
+        self.source, self.adapted, self.batch_size = source, dict(adapted), batch_size
+
+    def for_domain(self, name: str, images: torch.Tensor) -> ModelPredictor:
+        """A predictor for test domain ``name`` (its unlabelled ``images`` are used only for a domain that neither is
+        the source nor was adapted on)."""
+        model = copy.deepcopy(self.model)
+        if name == "source":
+            load_bn_statistics(model, self.source)
+        elif name in self.adapted:
+            load_bn_statistics(model, self.adapted[name])
+        else:
+            adapt_batchnorm(model, images, self.batch_size, self.device)
+            check_module_finite(model)
+        return ModelPredictor(model, self.device)
+
+
 class AdaBN:
     """The ``adabn`` method: :class:`~dabench.nn.training.SupervisedTraining`, then :func:`adapt_batchnorm`."""
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         self.params = dict(params)
 
-    def fit(self, task: AdaptationTask, *, seeds: Seeds, device: torch.device) -> ModelPredictor:
-        predictor = SupervisedTraining(self.params).fit(task, seeds=seeds, device=device)
+    def fit(self, task: AdaptationTask, *, seeds: Seeds, device: torch.device) -> AdaBNPredictor:
         if task.adapt_domain not in task.unlabeled:
             raise ValueError(
                 f"AdaBN adapts to domain {task.adapt_domain!r}, but the task only has {sorted(task.unlabeled)}"
             )
-        target = task.unlabeled[task.adapt_domain].images
-        adapt_batchnorm(predictor.model, target, int(self.params["adapt_batch_size"]), device)
-        check_module_finite(predictor.model)
-        return predictor
+        model = SupervisedTraining(self.params).fit(task, seeds=seeds, device=device).model
+        source = bn_statistics(model)
+        batch_size = int(self.params["adapt_batch_size"])
+        adapt_batchnorm(model, task.unlabeled[task.adapt_domain].images, batch_size, device)
+        check_module_finite(model)
+        adapted = {task.adapt_domain: bn_statistics(model)}
+        return AdaBNPredictor(model, device, source=source, adapted=adapted, batch_size=batch_size)

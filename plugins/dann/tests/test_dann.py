@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -71,3 +72,96 @@ def test_needs_two_domains() -> None:
     )
     with pytest.raises(ValueError, match="two domains"):
         DANN({**DEFAULTS, **testing.FAST_PARAMS}).fit(lonely, seeds=Seeds(0), device=torch.device("cpu"))
+
+
+# ------------------------------------------------------------------ BatchNorm: per-domain passes (issue 9, item 4)
+
+FAST = {**DEFAULTS, "epochs": 2, "batch_size": 16, "width": 8, "hidden": 16}
+
+
+def _bn_buffers(predictor: object) -> dict[str, torch.Tensor]:
+    model = predictor.model  # type: ignore[attr-defined]
+    return {name: t.clone() for name, t in model.named_buffers()}
+
+
+def _black_target_task() -> object:
+    """The toy source with black images as the unlabelled target: something far from the source to (not) align."""
+    from dabench import AdaptationTask, UnlabeledSplit
+
+    task = testing.toy_task(n=96)
+    return AdaptationTask(
+        source=task.source,
+        unlabeled={"target": UnlabeledSplit(images=torch.zeros_like(task.unlabeled["target"].images))},
+        num_classes=task.num_classes,
+        input_shape=task.input_shape,
+    )
+
+
+@pytest.mark.parametrize("off", [{"lambda_max": 0.0}, {"domain_loss_weight": 0.0}])
+def test_adversarial_term_off_is_source_only(off: dict[str, float]) -> None:
+    """The control: with no adversarial term, per-domain DANN is exactly source_only with the same seeds — same
+    predictions and the same BN running statistics (from source batches only), though DA batches were forwarded."""
+    from dabench.nn.training import SupervisedTraining
+
+    task = _black_target_task()
+    cpu = torch.device("cpu")
+    dann = DANN({**FAST, **off}).fit(task, seeds=Seeds(3), device=cpu)  # type: ignore[arg-type]
+    plain = SupervisedTraining(FAST).fit(task, seeds=Seeds(3), device=cpu)  # type: ignore[arg-type]
+    x = task.source.images  # type: ignore[attr-defined]
+    assert torch.equal(dann.predict(x), plain.predict(x))
+    dann_buffers, plain_buffers = _bn_buffers(dann), _bn_buffers(plain)
+    assert dann_buffers.keys() == plain_buffers.keys() and len(dann_buffers) > 0
+    assert all(torch.equal(dann_buffers[k], plain_buffers[k]) for k in plain_buffers)
+
+
+def test_joint_mode_mixes_da_data_into_bn_statistics() -> None:
+    """Version 1's single mixed batch: even with the adversarial term off, the black DA images move the running
+    statistics the model is tested with — the confound per-domain passes remove."""
+    from dabench.nn.training import SupervisedTraining
+
+    task = _black_target_task()
+    cpu = torch.device("cpu")
+    joint = DANN({**FAST, "lambda_max": 0.0, "bn_mode": "joint"}).fit(task, seeds=Seeds(3), device=cpu)  # type: ignore[arg-type]
+    plain = SupervisedTraining(FAST).fit(task, seeds=Seeds(3), device=cpu)  # type: ignore[arg-type]
+    first = "features.1.running_mean"  # the first conv layer's BN: black inputs pull its mean towards the bias
+    assert not torch.allclose(_bn_buffers(joint)[first], _bn_buffers(plain)[first], atol=1e-3)
+
+
+def test_per_domain_step_leaves_running_stats_to_the_source_batch() -> None:
+    """One step: DA batches are normalised with their own batch statistics (their features differ from what the
+    source statistics give) but the running statistics move exactly as for the source batch alone."""
+    from dabench.nn.training import build_classifier
+
+    task = testing.toy_task()
+    model = build_classifier(task, FAST, Seeds(0))
+    reference = build_classifier(task, FAST, Seeds(0))
+    disc = domain_classifier(model.feature_dim, 16, 2)
+    x, y = task.source.images[:16], task.source.labels[:16]
+    xt = task.unlabeled["target"].images[:16] * 3.0
+    step = DANNStep(model, disc, torch.optim.SGD(disc.parameters(), lr=0.0), 1.0, True)
+    model.train()
+    reference.train()
+    step(x, y, [xt], 1.0)
+    with torch.no_grad():
+        reference(x)
+    for (name, a), (_, b) in zip(model.named_buffers(), reference.named_buffers(), strict=True):
+        assert torch.equal(a, b), name
+    assert all(m.track_running_stats for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    alone = copy.deepcopy(model.features).train()
+    with torch.no_grad():
+        _, (target_features,) = step.features(x, [xt])
+        assert torch.allclose(target_features, alone(xt))  # normalised with its own batch statistics ...
+        assert not torch.allclose(target_features, model.features.eval()(xt), atol=1e-2)  # ... not the running ones
+
+
+def test_bn_mode_is_checked_and_version_bumped() -> None:
+    from dabench import SpecError
+
+    spec = next(iter(register_methods()))
+    assert spec.version == "2" and spec.defaults["bn_mode"] == "per_domain"
+    with pytest.raises(SpecError, match="bn_mode='mixed' is not valid: use one of 'per_domain', 'joint'"):
+        DANN({**DEFAULTS, "bn_mode": "mixed"})
+
+
+def test_joint_mode_contract() -> None:
+    testing.check_method(next(iter(register_methods())), params={"bn_mode": "joint"})
