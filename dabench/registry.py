@@ -176,6 +176,10 @@ class Registry:
         }
         return tuple(sorted(names))
 
+    def protocols_taking(self, name: str) -> list[str]:
+        """The installed protocols that take the generic protocol input ``name`` (``ProtocolSpec.takes``)."""
+        return [p.name for p in self.protocols if name in p.takes]
+
 
 def _collect(loaded: LoadedPlugins, kind: str, watch: InterruptWatch) -> ComponentTable[Any]:
     hook_name, cls = KINDS[kind]

@@ -180,7 +180,7 @@ class ClaimTable:
                 self.create(path, json.dumps(asdict(info)))
                 return Claim(self, key, info)
             except FileExistsError:
-                pass
+                pass  # someone holds the key: look at their claim below
             except OSError as exc:
                 raise StoreError(f"cannot create claim {path}: {exc.strerror or exc}. Check --store.") from None
             current = _read(path)

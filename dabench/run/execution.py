@@ -20,6 +20,7 @@ says so, for the CLI to warn.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 import traceback
@@ -133,11 +134,9 @@ def execute(
         if not force and found.record is not None and found.record.get("status") == "ok":
             return Outcome("cached", found.record)
         if found.problem is not None:
-            try:
+            with contextlib.suppress(FileNotFoundError):  # another worker moved it aside first
                 moved = store.quarantine(found.path)
                 notes.append(f"record {found.path} was unreadable ({found.problem}); moved it to {moved} and re-ran it")
-            except FileNotFoundError:
-                pass
         record = strict(_run(spec, registry, data_root=data_root, device=device, record_user_errors=record_user_errors))
         store.put(record)
     return Outcome(record["status"], record, notes=tuple(notes))

@@ -9,6 +9,7 @@ re-run happened on the machine that made a record.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -64,13 +65,11 @@ def device_description(device: Any) -> str:
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """The CPU's "model name" from ``/proc/cpuinfo``; ``platform.processor()`` (or the machine type) elsewhere."""
-    try:
+    with contextlib.suppress(OSError):  # no /proc (macOS, Windows): fall back below
         for line in cpuinfo.read_text(errors="replace").splitlines():
             name, sep, value = line.partition(":")
             if sep and name.strip() == "model name" and value.strip():
                 return value.strip()
-    except OSError:
-        pass
     return platform.processor() or platform.machine() or "unknown"
 
 

@@ -253,7 +253,7 @@ def resolve_protocol(protocol: ProtocolSpec, request: RunRequest, registry: Regi
     validated and normalised by the protocol's own ``resolve`` (default: the test shift chain as written)."""
     for name in PROTOCOL_INPUTS:
         if getattr(request, name) and name not in protocol.takes:
-            takers = [p.name for p in registry.protocols if name in p.takes]
+            takers = registry.protocols_taking(name)
             flag = "--" + name.replace("_", "-")
             raise SpecError(
                 f"{flag} does not apply to --protocol {protocol.name}; protocols that take it: "

@@ -230,11 +230,6 @@ def _strings(file: _File, path: str, table: Mapping[str, Any], key: str, *, exam
     return list(value)
 
 
-def _takers(registry: Registry, inputs: str) -> list[str]:
-    """The installed protocols that take a generic protocol input (``ProtocolSpec.takes``)."""
-    return [p.name for p in registry.protocols if inputs in p.takes]
-
-
 def _options(file: _File, table: Mapping[str, Any], registry: Registry) -> _Options:
     _check_keys(file, "options", table, OPTION_KEYS)
     protocol = table.get("protocol", "uda")
@@ -263,7 +258,7 @@ def _options(file: _File, table: Mapping[str, Any], registry: Registry) -> _Opti
     intensities = None
     if "test_intensities" in table:
         intensities = table["test_intensities"]
-        takers = _takers(registry, "test_intensities")
+        takers = registry.protocols_taking("test_intensities")
         if protocol not in takers:
             raise file.error(
                 "options.test_intensities",
@@ -304,7 +299,7 @@ def _grid(file: _File, path: str, table: Mapping[str, Any], options: _Options, r
     da_datasets = _strings(file, path, table, "da_dataset", example='"mnist"')
     da_shifts = _strings(file, path, table, "da_shift", example='"none", "noise:0.5"')
     for key in ("da_dataset", "da_shift"):
-        takers = _takers(registry, key)
+        takers = registry.protocols_taking(key)
         if key in table and options.protocol not in takers:
             raise file.error(
                 f"{path}.{key}",

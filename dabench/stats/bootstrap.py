@@ -80,7 +80,7 @@ __all__ = [
     "iter_counts",
     "register_cell_key",
     "replicates",
-    "round_significant",
+    "round_replicates",
     "uses_sample_stream",
 ]
 
@@ -146,9 +146,11 @@ def _json_float(x: float) -> float | None:
     return None if not math.isfinite(x) else float(x)
 
 
-def round_significant(values: np.ndarray, digits: int = PAIRED_DIGITS) -> tuple[float, ...]:
-    """``values`` rounded to ``digits`` significant digits (NaN stays NaN), as a tuple of Python floats."""
-    return tuple(float(f"{v:.{digits}g}") for v in np.asarray(values, dtype=np.float64).tolist())
+def round_replicates(values: np.ndarray, digits: int = PAIRED_DIGITS) -> tuple[float, ...]:
+    """Stored replicates: ``values`` rounded to ``digits`` significant digits (NaN stays NaN), as Python floats."""
+    from dabench.stats.precision import round_significant
+
+    return tuple(round_significant(v, digits) for v in np.asarray(values, dtype=np.float64).tolist())
 
 
 def _from_json_float(x: float | None) -> float:
@@ -369,7 +371,7 @@ def bootstrap(
                 if same
                 else replicates(metric, y_true, y_score, n_boot=n_boot, seed=seed, groups=groups, per_sample=True)
             )
-            kept = round_significant(stream)
+            kept = round_replicates(stream)
         reps = all_reps[np.isfinite(all_reps)]
         if math.isnan(value) or reps.size == 0:
             return Estimate(value=value, low=math.nan, high=math.nan, n_boot=n_boot, interval=interval, paired=kept)

@@ -10,19 +10,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from tests.tiny_sweeps import tiny_sweep
+
 SEEDS = range(6)
-SWEEP = f"""
-name = "concurrent"
-[grid]
-method = ["source_only"]
-dataset = ["digits"]
-shift = ["noise:0.5"]
-seed = {list(SEEDS)}
-[params]
-epochs = 1
-[options]
-n_bootstrap = 5
-"""
+SWEEP = tiny_sweep("concurrent", len(SEEDS), shift="noise:0.5")
 LINE = re.compile(r"^\[\d+/6\] (\w+)\s+source_only digits noise:0\.5 seed=(\d+)")
 
 

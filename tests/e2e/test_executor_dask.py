@@ -14,19 +14,10 @@ from pathlib import Path
 import pytest
 
 from dabench.cli import main
+from tests.tiny_sweeps import tiny_sweep
 
 SEEDS = range(4)
-SWEEP = f"""
-name = "dasky"
-[grid]
-method = ["source_only"]
-dataset = ["digits"]
-seed = {list(SEEDS)}
-[params]
-epochs = 1
-[options]
-n_bootstrap = 5
-"""
+SWEEP = tiny_sweep("dasky", len(SEEDS))
 LINE = re.compile(r"^\[\d+/4\] (\w+)\s+source_only digits none seed=(\d+)", re.MULTILINE)
 SUMMARY = re.compile(r"done: (\d+) ran, (\d+) cached, (\d+) busy-then-cached, 0 failed")
 

@@ -20,24 +20,14 @@ from dabench.run.claims import ClaimTable
 from dabench.run.store import ResultStore
 from dabench.run.sweepfile import SweepFileError, load_sweep
 from dabench.run.worker import KILL_DIR_ENV, KILL_KEY_ENV
+from tests.tiny_sweeps import tiny_sweep
 
-TINY = """
-name = "tiny"
-[grid]
-method = {methods}
-dataset = ["digits"]
-seed = {seeds}
-[params]
-epochs = 1
-[options]
-n_bootstrap = 5
-"""
 LINE = re.compile(r"^\[\d+/\d+\] (\w+)\s+\S+ digits \S+ seed=(\d+)", re.MULTILINE)
 
 
-def sweep_file(tmp_path: Path, seeds: int = 4, methods: str = '["source_only"]', extra: str = "") -> Path:
+def sweep_file(tmp_path: Path, seeds: int = 4, methods: tuple[str, ...] = ("source_only",), extra: str = "") -> Path:
     path = tmp_path / "tiny.toml"
-    path.write_text(TINY.format(methods=methods, seeds=list(range(seeds))) + textwrap.dedent(extra))
+    path.write_text(tiny_sweep("tiny", seeds, methods=methods) + textwrap.dedent(extra))
     return path
 
 
@@ -113,7 +103,7 @@ def test_real_backend_submits_one_array_per_resource_group_and_skips_done_and_cl
     gpus_per_task = 1
     cpus_per_task = 2
     """
-    path = sweep_file(tmp_path, seeds=3, methods='["source_only", "adabn"]', extra=resources)
+    path = sweep_file(tmp_path, seeds=3, methods=("source_only", "adabn"), extra=resources)
     specs = load_sweep(path, registry).specs
     store = ResultStore(tmp_path / "store")
     store.put({"key": specs[0].key(), "status": "ok", "spec": specs[0].canonical()})  # completed: not submitted
@@ -207,7 +197,7 @@ def test_resources_merge_most_specific_first(tmp_path: Path, registry) -> None: 
     from dabench.run.resources import Resources
 
     extra = "[resources]\ntime = 30\nmem = 4\n[resources.adabn]\ntime = 240\n"
-    sweep = load_sweep(sweep_file(tmp_path, methods='["source_only", "adabn"]', extra=extra), registry)
+    sweep = load_sweep(sweep_file(tmp_path, methods=("source_only", "adabn"), extra=extra), registry)
     cli = Resources(mem=2.0, partition="cpu")
     assert sweep.resources.for_method("source_only", cli) == Resources("cpu", 30, 2.0, 0, 1)
     assert sweep.resources.for_method("adabn", cli) == Resources("cpu", 240, 2.0, 0, 1)

@@ -103,3 +103,20 @@ def test_unconverged_fit_parameters_are_found() -> None:
         ("decompositions", 0, "fits", "gain", "params", "a"),
         ("decompositions", 0, "fits", "gain", "stderr", "a"),
     }
+
+
+def test_notes_quote_only_numbers_the_published_files_contain() -> None:
+    """Every 3-decimal number in the hand-written commentary of ``leaderboards/NOTES.md`` (outside its generated
+    blocks and tables) must appear in a generated markdown leaderboard or analysis: a re-run that moves a number
+    makes the commentary fail here instead of drifting silently (a drift check: a number that happens to occur
+    elsewhere still passes)."""
+    notes = (REPO / "leaderboards" / "NOTES.md").read_text()
+    prose = re.sub(r"<!-- generated from .*?<!-- end generated -->", "", notes, flags=re.S)
+    prose = "\n".join(line for line in prose.splitlines() if not line.startswith("|"))
+    quoted = set(re.findall(r"(?<![\w.])-?\d+\.\d{3}(?!\d)", prose))
+    published = "".join(
+        p.read_text() for p in (REPO / "leaderboards").rglob("*") if p.suffix == ".md" and p.name != "NOTES.md"
+    )
+    assert quoted, "the commentary quotes no numbers: the pattern no longer matches the notes"
+    missing = sorted(n for n in quoted if n not in published)
+    assert not missing, f"NOTES.md quotes {missing}, which no generated leaderboard or analysis contains"

@@ -14,20 +14,10 @@ from pathlib import Path
 import pytest
 
 from dabench.run.sweep import load_sweep
+from tests.tiny_sweeps import tiny_sweep
 
 SEEDS = range(3)
-SWEEP = f"""
-name = "jobs"
-[grid]
-method = ["source_only"]
-dataset = ["digits"]
-shift = ["noise:0.5"]
-seed = {list(SEEDS)}
-[params]
-epochs = 1
-[options]
-n_bootstrap = 5
-"""
+SWEEP = tiny_sweep("jobs", len(SEEDS), shift="noise:0.5")
 LINE = re.compile(r"^\[\d+/3\] (\w+)\s+source_only digits noise:0\.5 seed=(\d+)(.*)$")
 
 

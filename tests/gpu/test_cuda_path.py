@@ -24,10 +24,10 @@ def test_helpers_apply_and_record_the_fast_path() -> None:
     conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     with fast_path_usage() as off:
-        prepare_model(lenet(1, 10, (28, 28)), device, channels_last=False)
+        plain = prepare_model(lenet(1, 10, (28, 28)), device, channels_last=False)
         with device_context(device, autocast=False):
-            pass
-    assert off.as_record() == {"autocast": None, "channels_last": False}
+            out = plain(torch.rand(4, 1, 28, 28, device=device))
+    assert out.dtype == torch.float32 and off.as_record() == {"autocast": None, "channels_last": False}
 
 
 @pytest.mark.parametrize("method", ["source_only", "dann"])

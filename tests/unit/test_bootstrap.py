@@ -24,7 +24,7 @@ from dabench.stats.bootstrap import (
     iter_cell_counts,
     iter_counts,
     replicates,
-    round_significant,
+    round_replicates,
     uses_sample_stream,
 )
 
@@ -306,7 +306,7 @@ def test_paired_replicates_come_from_the_per_sample_stream_whatever_the_predicti
         assert est.paired is not None and len(est.paired) == 80
         expected = replicates(_per_sample(spec), y, scores, n_boot=80, seed=4)  # per-sample counts, same seed
         np.testing.assert_allclose(est.paired, expected, rtol=1e-5, atol=1e-9)
-        assert est.paired == round_significant(replicates(spec, y, scores, n_boot=80, seed=4, per_sample=True))
+        assert est.paired == round_replicates(replicates(spec, y, scores, n_boot=80, seed=4, per_sample=True))
         assert est.low == bootstrap(spec, y, scores, n_boot=80, seed=4).low  # the interval is unchanged
     assert bootstrap(spec, y, p, n_boot=80, seed=4).paired is None
 
@@ -316,10 +316,10 @@ def test_paired_replicates_reuse_the_interval_replicates_and_roundtrip() -> None
     spec = SPECS["auc"]
     assert uses_sample_stream(spec, y, p)
     est = bootstrap(spec, y, p, n_boot=50, seed=2, paired=True)
-    assert est.paired == round_significant(replicates(spec, y, p, n_boot=50, seed=2))
+    assert est.paired == round_replicates(replicates(spec, y, p, n_boot=50, seed=2))
     back = Estimate.from_dict(json.loads(json.dumps(est.as_dict(), allow_nan=False)))
     assert back == est and "paired" not in bootstrap(spec, y, p, n_boot=50, seed=2).as_dict()
     one_class = np.ones(50, dtype=np.int64)  # AUC undefined on every replicate: NaN stored as null
     undefined = bootstrap(spec, one_class, p[:50], n_boot=5, seed=0, paired=True)
     assert undefined.as_dict()["paired"] == [None] * 5
-    assert round_significant(np.array([0.123456789, 12345.6789, np.nan]))[:2] == (0.123457, 12345.7)
+    assert round_replicates(np.array([0.123456789, 12345.6789, np.nan]))[:2] == (0.123457, 12345.7)
