@@ -19,7 +19,7 @@ from dabench.errors import (
     UnknownComponentError,
 )
 from dabench.hookspecs import hookimpl
-from dabench.runspec import RunSpec
+from dabench.runspec import ComponentRef, RunSpec, ShiftStep
 from dabench.seeding import Seeds, derive_seed
 from dabench.shiftrandom import ShiftRandom
 from dabench.specs import (
@@ -52,6 +52,7 @@ __all__ = [
     "AnalysisContext",
     "AnalysisSpec",
     "Citation",
+    "ComponentRef",
     "DabenchError",
     "DataError",
     "DataFile",
@@ -75,6 +76,7 @@ __all__ = [
     "ShiftContext",
     "ShiftRandom",
     "ShiftSpec",
+    "ShiftStep",
     "SpecError",
     "StoreError",
     "UnknownComponentError",

@@ -136,6 +136,10 @@ class ShiftFn(Protocol):
     def __call__(self, images: torch.Tensor, intensity: float, random: ShiftRandom, state: Any, /) -> torch.Tensor: ...
 
 
+class LabelShiftFn(Protocol):
+    def __call__(self, masks: torch.Tensor, intensity: float, random: ShiftRandom, state: Any, /) -> torch.Tensor: ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class ShiftContext:
     """What a shift's ``prepare`` may use to resolve its options (e.g. Reinhard reference images)."""
@@ -156,6 +160,11 @@ class ShiftSpec:
     ``defaults`` lists the shift's options (JSON scalars, e.g. Reinhard's ``reference``); user values override them
     and go into the run key. ``prepare(options, ctx)`` runs once per run and returns the ``state`` passed to every
     ``apply`` call (without ``prepare``, ``state`` is the resolved options mapping).
+
+    ``apply_labels(masks, intensity, random, state) -> masks``: geometric shifts only, the same transform applied to
+    int64 segmentation masks ``[N, H, W]`` with nearest-neighbour sampling (same ``random`` draws as ``apply``, so a
+    sample's mask moves with its image; values stay in the original label set). ``None``: a photometric shift, masks
+    unchanged.
     """
 
     name: str
@@ -167,6 +176,7 @@ class ShiftSpec:
     paper: Citation | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     prepare: Callable[[Mapping[str, Any], ShiftContext], Any] | None = None
+    apply_labels: LabelShiftFn | None = None
 
     def __post_init__(self) -> None:
         _check_name("shift", self.name)
@@ -230,15 +240,32 @@ class MethodSpec:
     task_types: tuple[TaskType, ...] = ("classification",)
     description: str = ""
     param_ranges: Mapping[str, ParamRange | tuple[float | None, float | None]] = field(default_factory=dict)
+    task_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per task type, parameters added to (or overriding) ``defaults`` for runs of that type, e.g. the U-Net's
+    ``depth`` for segmentation; classification runs keep exactly ``defaults`` (so their run keys do not change)."""
 
     def __post_init__(self) -> None:
         _check_name("method", self.name)
-        ranges = checked_ranges(f"method {self.name!r}", self.defaults, self.param_ranges)
+        for task_type in self.task_defaults:
+            _check_task_type("method", self.name, task_type)
+        ranges = checked_ranges(f"method {self.name!r}", self.all_defaults, self.param_ranges)
         object.__setattr__(self, "param_ranges", ranges)
         if not isinstance(self.paper, Citation):
             raise SpecError(f"method {self.name!r} must cite its paper with a dabench.Citation.")
         for task_type in self.task_types:
             _check_task_type("method", self.name, task_type)
+
+    def defaults_for(self, task_type: str) -> dict[str, Any]:
+        """Every parameter of a run of ``task_type``: ``defaults`` updated with ``task_defaults[task_type]``."""
+        return {**self.defaults, **self.task_defaults.get(task_type, {})}
+
+    @property
+    def all_defaults(self) -> dict[str, Any]:
+        """Every parameter of any task type (the first default wins), for checks that know no task type yet."""
+        merged = dict(self.defaults)
+        for extra in self.task_defaults.values():
+            merged.update({k: v for k, v in extra.items() if k not in merged})
+        return merged
 
 
 # ---------------------------------------------------------------------------------------------- metrics
@@ -264,6 +291,9 @@ class MetricSpec:
     version: str = "1"
     description: str = ""
     resampled: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
+    diagnostic: bool = False
+    """A descriptive quantity, not a score (e.g. the predicted-foreground fraction): perfect predictions need not
+    reach a bound, and it cannot be a run's primary (ranking) metric."""
 
     def __post_init__(self) -> None:
         _check_name("metric", self.name)

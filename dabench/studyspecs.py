@@ -96,6 +96,10 @@ class ProtocolSpec:
     version: str = "1"
     description: str = ""
     paper: Citation | None = None
+    diagnostics: bool = False
+    """Record shift diagnostics (:mod:`dabench.run.diagnostics`): for every test domain with unlabelled data of the
+    same name in the task, distances between the unadapted model's latent features of the source test images and
+    of that domain's unlabelled images, pixel-statistics differences and the prediction entropy."""
 
     def __post_init__(self) -> None:
         _check_name("protocol", self.name)

@@ -33,7 +33,7 @@ from dabench.shiftrandom import ShiftRandom
 from dabench.specs import DatasetSpec, LoadContext, MethodSpec, MetricSpec, ShiftContext, ShiftSpec, ValidatorSpec
 
 #: parameters that shrink any built-in style method to a seconds-long fit
-FAST_PARAMS: Mapping[str, Any] = {"epochs": 1, "batch_size": 32, "width": 8, "hidden": 16}
+FAST_PARAMS: Mapping[str, Any] = {"epochs": 1, "batch_size": 32, "width": 8, "hidden": 16, "depth": 2}
 
 
 def toy_task(
@@ -81,8 +81,9 @@ def check_method(
 
     assert isinstance(spec, MethodSpec), f"expected a MethodSpec, got {type(spec).__name__}"
     assert spec.paper.title and spec.paper.year, f"method {spec.name!r} must cite its paper (title and year)"
-    merged = {**spec.defaults, **{k: v for k, v in FAST_PARAMS.items() if k in spec.defaults}, **(params or {})}
     for task_type in spec.task_types:
+        defaults = spec.defaults_for(task_type)
+        merged = {**defaults, **{k: v for k, v in FAST_PARAMS.items() if k in defaults}, **(params or {})}
         toy = task or toy_task(task_type=task_type)
         before = [
             toy.source.images.clone(),
@@ -257,6 +258,9 @@ def check_metric(spec: MetricSpec) -> None:
     lo, hi = spec.bounds
     for value in (best, chance):
         assert lo - 1e-9 <= value <= hi + 1e-9, f"{spec.name}: value {value} outside bounds {spec.bounds}"
+    assert spec.fn(y, random_scores) == chance, f"{spec.name}: not deterministic"
+    if spec.diagnostic:  # a descriptive quantity: no best value, no direction
+        return
     target = hi if spec.higher_is_better else lo
     assert abs(best - target) < 1e-9, f"{spec.name}: perfect predictions give {best}, expected {target}"
     assert (best >= chance) if spec.higher_is_better else (best <= chance), f"{spec.name}: direction inconsistent"

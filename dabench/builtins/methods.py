@@ -1,5 +1,6 @@
-"""The built-in methods: ``source_only`` (empirical risk minimisation on the labelled source, no adaptation) and the
-``majority_class`` baseline (the most frequent source class, whatever the input; nothing is trained).
+"""The built-in methods: ``source_only`` (empirical risk minimisation on the labelled source, no adaptation; a LeNet
+for classification, a U-Net for segmentation) and the ``majority_class`` baseline (the most frequent source class,
+whatever the input; nothing is trained).
 
 Importing this module is cheap (no torch): the methods import torch when they are built or fitted.
 """
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from dabench.builtins.citations import ERM
-from dabench.nn.hyperparams import TRAINING_DEFAULTS, TRAINING_RANGES
+from dabench.nn.hyperparams import SEGMENTATION_DEFAULTS, SEGMENTATION_RANGES, TRAINING_DEFAULTS
 from dabench.specs import Citation, Method, MethodSpec
 
 if TYPE_CHECKING:
@@ -84,8 +85,12 @@ METHODS = (
         build=build_source_only,
         paper=ERM,
         defaults=dict(TRAINING_DEFAULTS),
-        param_ranges=TRAINING_RANGES,
-        description="Train on the labelled source only (ERM); the baseline every adaptation must beat.",
+        param_ranges=SEGMENTATION_RANGES,
+        task_types=("classification", "segmentation"),
+        task_defaults={"segmentation": SEGMENTATION_DEFAULTS},
+        description="Train on the labelled source only (ERM); the baseline every adaptation must beat. "
+        "Classification: the LeNet; segmentation: a U-Net with BatchNorm (width, depth) and pixel-wise "
+        "cross-entropy.",
     ),
     MethodSpec(
         name="majority_class",

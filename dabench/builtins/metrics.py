@@ -12,10 +12,23 @@ Conventions (mirroring scikit-learn):
   unweighted mean of one-vs-rest AUCs (``roc_auc_score(multi_class="ovr", average="macro")``). A class without
   positives or without negatives has no AUC and is left out of the mean (scikit-learn raises instead); with no
   class left the AUC is NaN.
-* ``dice`` / ``iou`` pool true/false positives and false negatives over all pixels of all images, per class
-  (dice equals pixel-level F1, IoU the Jaccard index). A class absent from both truth and prediction is *excluded*
-  (NaN per class, left out of the mean), like scikit-learn's ``f1_score`` / ``jaccard_score`` which average over the
-  labels present in either. The mean includes the background class; use the per-class functions to leave it out.
+* ``dice`` / ``iou`` are *foreground* scores: per class, true/false positives and false negatives are pooled over
+  all pixels of all images (pixel-level F1 and Jaccard index), then averaged over the foreground classes ``1..C-1``
+  (class 0 is the background); with two classes that is the foreground Dice / IoU of the BN-adaptation study
+  (paper 004). A foreground class absent from both truth and prediction is *excluded* (NaN per class, left out of
+  the mean), like scikit-learn's ``f1_score`` / ``jaccard_score`` which average over the labels present in either.
+  When no foreground class is present in truth or prediction, nothing was to be found and nothing was predicted:
+  the score is 1 (perfect agreement). An "all black" prediction (paper 004's failure without adaptation) on truth
+  with foreground scores 0. With fewer than two classes there is no foreground and the score is NaN.
+* ``dice_all`` / ``iou_all`` average over every class present in truth or prediction, background included (the
+  scikit-learn macro average). Per-class values: :func:`dice_per_class` and :func:`iou_per_class` (a registered
+  metric has one value, so per-class metrics would need the number of classes).
+* ``foreground_fraction`` is a *diagnostic*, not a score: the share of pixels whose arg-max class is not the
+  background, pooled over pixels. Near 1 or 0 it flags paper 004's "all white" / "all black" predictions. A metric
+  spec must carry a direction; it has ``higher_is_better=True`` like every other metric (the leaderboards' default),
+  but neither direction is better, so never rank on it (rank on ``dice``).
+* Segmentation replicates resample *images* (``counts`` are per image), since pixels of one image are not
+  independent.
 
 Cell keys (exact bootstrap fast path, see :mod:`dabench.stats.bootstrap`): accuracy, balanced accuracy and macro-F1
 depend
@@ -237,26 +250,72 @@ def iou_per_class(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
     return _overlap(_pooled_confusion(y_true, y_score, _ones(len(y_true))), "iou")[0]
 
 
-def dice_resampled(y_true: np.ndarray, y_score: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Mean dice over non-empty classes for every replicate of images."""
-    per_class = _overlap(_pooled_confusion(y_true, y_score, counts), "dice")
+def _present_mean(per_class: np.ndarray) -> np.ndarray:
+    """Row means over the classes that are not NaN (present in truth or prediction); NaN for a row with none."""
     return _masked_mean(np.nan_to_num(per_class), ~np.isnan(per_class))
+
+
+def _foreground_mean(per_class: np.ndarray) -> np.ndarray:
+    """Row means over the present foreground classes ``1..C-1``; 1 where none is present in truth or prediction
+    (empty truth, empty prediction: perfect agreement); NaN with fewer than two classes (no foreground)."""
+    foreground = per_class[:, 1:]
+    if foreground.shape[1] == 0:
+        return np.full(per_class.shape[0], np.nan)
+    return np.where(np.isnan(foreground).all(axis=1), 1.0, _present_mean(foreground))
+
+
+def dice_resampled(y_true: np.ndarray, y_score: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Foreground dice (mean over present classes ``1..C-1``) for every replicate of images."""
+    return _foreground_mean(_overlap(_pooled_confusion(y_true, y_score, counts), "dice"))
 
 
 def iou_resampled(y_true: np.ndarray, y_score: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Mean IoU over non-empty classes for every replicate of images."""
-    per_class = _overlap(_pooled_confusion(y_true, y_score, counts), "iou")
-    return _masked_mean(np.nan_to_num(per_class), ~np.isnan(per_class))
+    """Foreground IoU (mean over present classes ``1..C-1``) for every replicate of images."""
+    return _foreground_mean(_overlap(_pooled_confusion(y_true, y_score, counts), "iou"))
+
+
+def dice_all_resampled(y_true: np.ndarray, y_score: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Mean dice over every present class, background included, for every replicate of images."""
+    return _present_mean(_overlap(_pooled_confusion(y_true, y_score, counts), "dice"))
+
+
+def iou_all_resampled(y_true: np.ndarray, y_score: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Mean IoU over every present class, background included, for every replicate of images."""
+    return _present_mean(_overlap(_pooled_confusion(y_true, y_score, counts), "iou"))
 
 
 def dice(y_true: np.ndarray, y_score: np.ndarray) -> float:
-    """Mean of :func:`dice_per_class` over classes present in truth or prediction."""
+    """Foreground dice: mean of :func:`dice_per_class` over the classes ``1..C-1`` present in truth or prediction
+    (1 when none is, NaN with one class)."""
     return float(dice_resampled(y_true, y_score, _ones(len(y_true)))[0])
 
 
 def iou(y_true: np.ndarray, y_score: np.ndarray) -> float:
-    """Mean of :func:`iou_per_class` over classes present in truth or prediction (mean IoU / Jaccard)."""
+    """Foreground IoU: mean of :func:`iou_per_class` over the classes ``1..C-1`` present in truth or prediction
+    (1 when none is, NaN with one class)."""
     return float(iou_resampled(y_true, y_score, _ones(len(y_true)))[0])
+
+
+def dice_all(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """Mean of :func:`dice_per_class` over every class present in truth or prediction, background included."""
+    return float(dice_all_resampled(y_true, y_score, _ones(len(y_true)))[0])
+
+
+def iou_all(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """Mean of :func:`iou_per_class` over every class present in truth or prediction (scikit-learn's macro IoU)."""
+    return float(iou_all_resampled(y_true, y_score, _ones(len(y_true)))[0])
+
+
+def foreground_fraction_resampled(y_true: np.ndarray, y_score: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Share of pixels predicted as a foreground class (arg-max not 0) for every replicate of images."""
+    cm = _pooled_confusion(y_true, y_score, counts)
+    return cm[:, :, 1:].sum(axis=(1, 2)) / cm.sum(axis=(1, 2))
+
+
+def foreground_fraction(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """Share of pixels whose arg-max class is not the background (a diagnostic: near 1 "all white", near 0 "all
+    black", paper 004)."""
+    return float(np.mean(_predictions(y_score) != 0))
 
 
 def pixel_accuracy_resampled(y_true: np.ndarray, y_score: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -296,7 +355,15 @@ for _resampled in (accuracy_resampled, balanced_accuracy_resampled, macro_f1_res
 register_cell_key(auc_resampled, auc_cell_key)
 
 
-def _spec(name: str, fn: object, resampled: object, description: str, task_type: str = "classification") -> MetricSpec:
+def _spec(
+    name: str,
+    fn: object,
+    resampled: object,
+    description: str,
+    task_type: str = "classification",
+    version: str = "1",
+    diagnostic: bool = False,
+) -> MetricSpec:
     return MetricSpec(
         name=name,
         fn=fn,  # type: ignore[arg-type]
@@ -305,6 +372,8 @@ def _spec(name: str, fn: object, resampled: object, description: str, task_type:
         bounds=(0.0, 1.0),
         task_type=task_type,  # type: ignore[arg-type]
         description=description,
+        version=version,
+        diagnostic=diagnostic,
     )
 
 
@@ -313,7 +382,45 @@ METRICS = (
     _spec("balanced_accuracy", balanced_accuracy, balanced_accuracy_resampled, "Mean per-class recall."),
     _spec("macro_f1", macro_f1, macro_f1_resampled, "Macro-averaged F1."),
     _spec("auc", auc, auc_resampled, "ROC AUC (binary; one-vs-rest macro for more classes)."),
-    _spec("dice", dice, dice_resampled, "Mean per-class Dice, pixels pooled over images.", "segmentation"),
-    _spec("iou", iou, iou_resampled, "Mean per-class IoU (Jaccard), pixels pooled over images.", "segmentation"),
+    # version 2: foreground classes only (version 1 averaged over every class, now dice_all / iou_all)
+    _spec(
+        "dice",
+        dice,
+        dice_resampled,
+        "Foreground Dice: mean over classes 1..C-1 (background excluded), pixels pooled over images.",
+        "segmentation",
+        "2",
+    ),
+    _spec(
+        "iou",
+        iou,
+        iou_resampled,
+        "Foreground IoU (Jaccard): mean over classes 1..C-1 (background excluded), pixels pooled over images.",
+        "segmentation",
+        "2",
+    ),
+    _spec(
+        "dice_all",
+        dice_all,
+        dice_all_resampled,
+        "Mean Dice over every class, background included, pixels pooled over images.",
+        "segmentation",
+    ),
+    _spec(
+        "iou_all",
+        iou_all,
+        iou_all_resampled,
+        "Mean IoU over every class, background included, pixels pooled over images.",
+        "segmentation",
+    ),
     _spec("pixel_accuracy", pixel_accuracy, pixel_accuracy_resampled, "Share of correct pixels.", "segmentation"),
+    _spec(
+        "foreground_fraction",
+        foreground_fraction,
+        foreground_fraction_resampled,
+        "Diagnostic, not a score (do not rank on it): share of pixels predicted foreground (arg-max not class 0); "
+        "near 1 or 0 flags all-white / all-black predictions.",
+        "segmentation",
+        diagnostic=True,
+    ),
 )

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from dabench.registry import Registry
     from dabench.run.execution import Outcome
     from dabench.run.executors import Executor
+    from dabench.run.runner import Examples, RunResult
     from dabench.run.store import ResultStore
     from dabench.runspec import RunSpec
 
@@ -32,10 +33,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--metrics", help="comma-separated metric names (default: all for the task type)")
     run.add_argument("--n-bootstrap", type=count, default=1000, help="bootstrap replicates for intervals (0: none)")
     run.add_argument("--interval", default="percentile", choices=["percentile", "bca"], help="bootstrap interval")
-    run.add_argument("--protocol", default="uda", help="uda (default) or dann4 (the DANN study's 4-dataset protocol)")
+    run.add_argument(
+        "--protocol",
+        default="uda",
+        help="uda (default) or a study's protocol (dabench list protocols: dann4, perlin_grid, shift_grid, ...)",
+    )
     run.add_argument("--da-dataset", help="dann4: dataset the DA sets C and D come from (default: --dataset)")
     run.add_argument("--da-shift", help="dann4: shift chain that makes D from C, e.g. noise:0.5")
-    run.add_argument("--test-intensities", help="dann4: comma-separated test-shift intensities (default: the paper's)")
+    run.add_argument(
+        "--test-intensities",
+        help="dann4 / shift_grid: comma-separated test-shift intensities (dann4 default: the paper's); perlin_grid: "
+        "the mu values of the target grid",
+    )
+    run.add_argument(
+        "--examples",
+        type=Path,
+        metavar="PNG",
+        help="segmentation: write a PNG grid of test images, ground truth and predictions (unadapted and adapted)",
+    )
+    run.add_argument("--examples-count", type=positive, default=4, help="images in the --examples grid (default 4)")
     common_run_args(run)
     add_quiet_flag(run)
     run.set_defaults(func=cmd_run)
@@ -116,8 +132,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     resolve_device(args.device)
     apply_threads(args)
     options: dict[str, Any] = {"data_root": data_root, "device": args.device, "force": args.force}
+    results: list[RunResult] = []
+    picture = examples_options(args, registry.datasets.get(spec.dataset.name).task_type, store.completed(spec.key()))
     with run_progress(args):  # epochs on stderr when it is a terminal
-        outcome = execute(spec, registry, store, **options)
+        outcome = execute(spec, registry, store, **options, **picture, on_result=results.append)
     if outcome.status == "busy":
         outcome = wait_for_other(spec, outcome, registry, store, **options)
     warn_notes(outcome)
@@ -133,7 +151,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         err(f"error: run failed: {outcome.record['error']} (recorded as failed in {path})")
         return 1
     out(f"record: {store.path(spec.key())}")
+    if args.examples is not None and results and results[0].examples is not None:
+        out(f"examples: {write_examples(args.examples, results[0].examples, spec)}")
     return 0
+
+
+def examples_options(args: argparse.Namespace, task_type: str, cached: dict[str, Any] | None) -> dict[str, Any]:
+    """``execute`` options for ``--examples``; a clear error where no picture can be made."""
+    if args.examples is None:
+        return {}
+    if task_type != "segmentation":
+        raise SpecError(f"--examples draws segmentation masks; dataset task type is {task_type}. Drop --examples.")
+    if cached is not None and not args.force:
+        raise SpecError(
+            "--examples needs the trained model, but this run is already in the store (models are not kept): add "
+            "--force to re-run it, or use another --store."
+        )
+    if args.examples.suffix.lower() != ".png":
+        raise SpecError(f"--examples {args.examples} must name a .png file.")
+    return {"examples": args.examples_count}
+
+
+def write_examples(path: Path, examples: Examples, spec: RunSpec) -> Path:
+    from dabench.report.segmentation_grid import write_prediction_grid
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    where = f"{spec.dataset.label()} → {spec.target.label()}" if spec.target is not None else spec.dataset.label()
+    title = f"{spec.method.name} · {where} · test domain {examples.domain} · seed {spec.seed}"
+    return write_prediction_grid(path, examples.images, examples.masks, examples.predictions, title=title)
 
 
 def wait_for_other(spec: RunSpec, busy: Outcome, registry: Registry, store: ResultStore, **options: Any) -> Outcome:

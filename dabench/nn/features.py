@@ -67,6 +67,13 @@ def _resolve(model: nn.Module, layer: str, pre_activation: bool) -> tuple[nn.Mod
     )
 
 
+def pre_activation_input(model: nn.Module, layer: str) -> nn.Module:
+    """The activation module whose *input* is ``layer``'s pre-activation output (hook it with a forward pre-hook);
+    the same rule as ``extract_features(..., pre_activation=True)``."""
+    module, _ = _resolve(model, layer, True)
+    return module
+
+
 def _flatten(t: torch.Tensor, reduce: str) -> torch.Tensor:
     if reduce == "mean" and t.dim() > 2:
         return t.flatten(2).mean(dim=2)

@@ -64,10 +64,11 @@ def lenet(
 
 
 def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
-    """Re-initialise every conv/linear layer like PyTorch's default (Kaiming-uniform, a = √5), from ``generator``."""
+    """Re-initialise every conv/linear layer like PyTorch's default (Kaiming-uniform, a = √5), from ``generator``.
+    Transposed convolutions too, with PyTorch's fan-in for them (``weight[0].numel()``: out-channels × kernel)."""
     with torch.no_grad():
         for layer in module.modules():
-            if isinstance(layer, nn.Conv2d | nn.Linear):
+            if isinstance(layer, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
                 fan_in = layer.weight[0].numel()
                 bound = 1.0 / math.sqrt(fan_in)
                 layer.weight.uniform_(-bound, bound, generator=generator)

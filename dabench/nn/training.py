@@ -1,5 +1,6 @@
 """Training building blocks shared by methods: index-slice batching, the Ganin SGD schedule, a predictor wrapper,
-the divergence guard and the supervised (source-only, ERM) trainer.
+the divergence guard and the supervised (source-only, ERM) trainer (a LeNet for classification, a U-Net for
+segmentation).
 
 Batches are index slices of tensors already in memory (on the device), not per-item ``Dataset.__getitem__`` calls.
 
@@ -37,7 +38,9 @@ from torch import nn
 
 from dabench.data import AdaptationTask
 from dabench.errors import RunDiverged
+from dabench.nn.features import extract_features
 from dabench.nn.models import FeatureClassifier, init_parameters, lenet
+from dabench.nn.unet import unet_for
 from dabench.run.progress import EpochProgress as EpochProgress  # re-exported: the progress API for methods
 from dabench.run.progress import report_epoch as report_epoch
 from dabench.seeding import Seeds
@@ -218,25 +221,33 @@ def device_context(device: torch.device | str, *, autocast: bool = True) -> cont
 
 class ModelPredictor:
     """Wraps a trained module as a :class:`~dabench.Predictor`: eval mode, no grad, chunked, logits on CPU; forward
-    passes in :func:`device_context` (bf16 autocast on CUDA)."""
+    passes in :func:`device_context` (bf16 autocast on CUDA). Chunks hold ``chunk`` inputs, fewer when the model
+    declares ``max_batch_pixels`` (the U-Net: at most that many pixels per chunk)."""
 
     def __init__(self, model: nn.Module, device: torch.device, chunk: int = 1024) -> None:
         self.model, self.device, self.chunk = model.eval(), device, chunk
 
+    def _rows(self, x: torch.Tensor) -> int:
+        """Inputs per chunk for ``x``: ``chunk``, capped by the model's ``max_batch_pixels`` when it has one."""
+        budget = getattr(self.model, "max_batch_pixels", None)
+        if not isinstance(budget, int) or x.dim() < 4:
+            return self.chunk
+        return max(1, min(self.chunk, budget // max(1, int(x.shape[-2]) * int(x.shape[-1]))))
+
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
+        rows = self._rows(x)
         with device_context(self.device):
-            outputs = [
-                self.model(x[i : i + self.chunk].to(self.device)).float().cpu() for i in range(0, len(x), self.chunk)
-            ]
+            outputs = [self.model(x[i : i + rows].to(self.device)).float().cpu() for i in range(0, len(x), rows)]
         return torch.cat(outputs) if outputs else torch.zeros(0)
 
     @torch.no_grad()
-    def predict_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and features from one forward pass (the runner's evaluation uses both)."""
+    def predict_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits and features from one forward pass (the runner's evaluation uses both); ``(logits, None)`` for a
+        model without ``features``/``classifier`` sub-modules (the U-Net: use :meth:`latent` for its features)."""
         extractor, head = getattr(self.model, "features", None), getattr(self.model, "classifier", None)
         if not isinstance(extractor, nn.Module) or not isinstance(head, nn.Module):
-            raise AttributeError("this model has no 'features'/'classifier' sub-modules")
+            return self.predict(x), None
         logits, features = [], []
         with device_context(self.device):
             for i in range(0, len(x), self.chunk):
@@ -258,16 +269,71 @@ class ModelPredictor:
             ]
         return torch.cat(chunks)
 
+    @torch.no_grad()
+    @torch.no_grad()
+    def latent_with_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`latent` and the logits from one forward pass (a model naming a ``latent_layer`` only)."""
+        from dabench.nn.features import pre_activation_input
+
+        layer = getattr(self.model, "latent_layer", None)
+        if not isinstance(layer, str):
+            raise AttributeError("this model names no latent_layer")
+        module = pre_activation_input(self.model, layer)
+        captured: list[torch.Tensor] = []
+
+        def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+            captured.append(inputs[0].detach().float().mean(dim=(2, 3)).cpu())
+
+        handle = module.register_forward_pre_hook(hook)
+        rows = self._rows(x)
+        logits: list[torch.Tensor] = []
+        try:
+            with device_context(self.device):
+                for i in range(0, len(x), rows):
+                    logits.append(self.model(x[i : i + rows].to(self.device)).float().cpu())
+        finally:
+            handle.remove()
+        return torch.cat(captured), torch.cat(logits)
+
+    def latent(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's latent features ``[N, D]`` (float32, CPU) for shift diagnostics: for a model naming a
+        ``latent_layer`` (the U-Net's ``bottleneck``), that layer's pre-activation output averaged over space
+        (:func:`~dabench.nn.features.extract_features`, ``pre_activation=True, reduce="mean"``); otherwise
+        :meth:`features`."""
+        layer = getattr(self.model, "latent_layer", None)
+        if not isinstance(layer, str):
+            return self.features(x)
+        with device_context(self.device):
+            return extract_features(
+                self.model,
+                x,
+                layer,
+                pre_activation=True,
+                batch_size=self._rows(x),
+                device=self.device,
+                reduce="mean",
+            )
+
+
+def build_model(task: AdaptationTask, params: Mapping[str, Any], seeds: Seeds) -> nn.Module:
+    """The network :class:`SupervisedTraining` trains for ``task``: the U-Net (:func:`~dabench.nn.unet.unet_for`:
+    ``width``, ``depth``) for segmentation, else the LeNet (:func:`build_classifier`: ``width``, ``hidden``)."""
+    if task.task_type == "segmentation":
+        return unet_for(task, params, seeds)
+    return build_classifier(task, params, seeds)
+
 
 class SupervisedTraining:
-    """Source-only training (ERM): cross-entropy on the labelled source with SGD and the Ganin schedule."""
+    """Source-only training (ERM): cross-entropy on the labelled source with SGD and the Ganin schedule; for
+    segmentation a U-Net (:func:`build_model`) with pixel-wise cross-entropy (logits ``[N, C, H, W]``, labels
+    ``[N, H, W]``)."""
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         self.params = dict(params)
 
     def fit(self, task: AdaptationTask, *, seeds: Seeds, device: torch.device) -> ModelPredictor:
         p = self.params
-        model = prepare_model(build_classifier(task, p, seeds), device)
+        model = prepare_model(build_model(task, p, seeds), device)
         x, y = task.source.images.to(device), task.source.labels.to(device)
         batches = iter(IndexBatches(len(x), int(p["batch_size"]), seeds.torch("loader"), device))
         total = int(p["epochs"]) * steps_per_epoch(len(x), int(p["batch_size"]))

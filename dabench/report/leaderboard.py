@@ -294,6 +294,7 @@ def _section(
     prov = first.get("provenance", {}) if isinstance(first.get("provenance"), Mapping) else {}
     libraries = prov.get("libraries", {}) if isinstance(prov.get("libraries"), Mapping) else {}
     note = PROTOCOL_NOTES.get(protocol, "").format(dataset=escape_inline(dataset), target=escape_inline(target_label))
+    note = note or f"a study protocol: `dabench list protocols` describes {escape_inline(protocol)}"
     boots = sorted({str(r["spec"].get("n_bootstrap", 1000)) for r in records})
     kinds = sorted({str(r["spec"].get("interval", "percentile")) for r in records})
     text, ranked = _ranked_table(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
 REPLACEMENT = "\ufffd"
 """Shown in place of a control character that is not a line break or tab."""
@@ -65,3 +66,18 @@ def code_span(text: object) -> str:
     fence = "`" * (longest + 1)
     pad = " " if flat.startswith("`") or flat.endswith("`") or (flat.startswith(" ") and flat.strip()) else ""
     return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (a temporary file beside it, then a rename), creating the folder; a
+    file-system error is a :class:`~dabench.errors.SpecError` naming the path (analyses write their reports so)."""
+    from dabench.errors import SpecError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError as exc:
+        raise SpecError(f"cannot write {str(path)!r}: {exc.strerror or exc}.") from None
+    return path

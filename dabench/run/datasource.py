@@ -99,6 +99,38 @@ def apply_shifts(
     return out
 
 
+def apply_label_shifts(
+    labels: torch.Tensor,
+    steps: tuple[ShiftStep, ...],
+    registry: Registry,
+    states: list[Any],
+    seed: int,
+    device: torch.device,
+) -> torch.Tensor:
+    """The geometric part of a shift chain on int64 segmentation masks ``[N, H, W]``: each step with an
+    ``apply_labels`` moves the masks as :func:`apply_shifts` moves the images of the same ``seed`` (sample ``i`` and
+    step ``k`` draw from ``ShiftRandom.for_range(seed, i, i + 1).stream(k)`` whatever the chunking); photometric steps
+    leave masks unchanged. Without a geometric step the masks themselves are returned."""
+    moving = [spec.apply_labels for spec in (registry.shifts.get(step.name) for step in steps)]
+    if not any(moving):
+        return labels
+    if labels.ndim != 3 or labels.dtype != torch.int64:
+        raise DataError(
+            f"a geometric shift moves segmentation masks, which are int64 [N, H, W]; got {labels.dtype} labels of "
+            f"shape {tuple(labels.shape)}. Shift masks only for segmentation tasks (classification labels stay)."
+        )
+    chunk = max(1, SHIFT_CHUNK_BYTES // max(1, labels[0].numel() * 4 * 8))
+    out = torch.empty_like(labels)
+    for start in range(0, len(labels), chunk):
+        x = labels[start : start + chunk].to(device)
+        random = ShiftRandom.for_range(seed, start, start + len(x), device)
+        for i, (step, state, apply_labels) in enumerate(zip(steps, states, moving, strict=True)):
+            if apply_labels is not None:
+                x = apply_labels(x, step.intensity, random.stream(i), state)
+        out[start : start + len(x)] = x.to(out.device)
+    return out
+
+
 def shift_states(steps: tuple[ShiftStep, ...], registry: Registry, data: DataSource) -> list[Any]:
     """Run each shift's ``prepare`` once (e.g. Reinhard reference statistics); default state: the options."""
     ctx = ShiftContext(data_root=data.data_root, load_dataset=data.load)

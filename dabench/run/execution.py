@@ -24,16 +24,19 @@ import contextlib
 import datetime as dt
 import time
 import traceback
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dabench.errors import DabenchError, RunDiverged
 from dabench.registry import Registry
 from dabench.run.claims import ClaimInfo, ClaimTable
 from dabench.run.store import ResultStore, strict
 from dabench.runspec import RunSpec
+
+if TYPE_CHECKING:
+    from dabench.run.runner import RunResult
 
 RecordState = tuple[int, int, int] | None  # (inode, size, mtime_ns) of a record file, None when absent
 
@@ -112,9 +115,12 @@ def execute(
     force: bool = False,
     record_user_errors: bool = False,
     claims: ClaimTable | None = None,
+    examples: int = 0,
+    on_result: Callable[[RunResult], None] | None = None,
 ) -> Outcome:
     """Run ``spec`` unless a completed record exists (or ``force``) or another worker holds its claim; store and
-    return the outcome."""
+    return the outcome. ``on_result`` sees the finished :class:`~dabench.run.runner.RunResult` (with ``examples``
+    test images and predictions kept, segmentation) before it is stored; cached runs have none."""
     key = spec.key()
     path = store.path(key)
     if not force:
@@ -137,18 +143,38 @@ def execute(
             with contextlib.suppress(FileNotFoundError):  # another worker moved it aside first
                 moved = store.quarantine(found.path)
                 notes.append(f"record {found.path} was unreadable ({found.problem}); moved it to {moved} and re-ran it")
-        record = strict(_run(spec, registry, data_root=data_root, device=device, record_user_errors=record_user_errors))
+        record = strict(
+            _run(
+                spec,
+                registry,
+                data_root=data_root,
+                device=device,
+                record_user_errors=record_user_errors,
+                examples=examples,
+                on_result=on_result,
+            )
+        )
         store.put(record)
     return Outcome(record["status"], record, notes=tuple(notes))
 
 
 def _run(
-    spec: RunSpec, registry: Registry, *, data_root: Path | None, device: str, record_user_errors: bool
+    spec: RunSpec,
+    registry: Registry,
+    *,
+    data_root: Path | None,
+    device: str,
+    record_user_errors: bool,
+    examples: int = 0,
+    on_result: Callable[[RunResult], None] | None = None,
 ) -> dict[str, Any]:
     from dabench.run.runner import run
 
     try:
-        return run(spec, registry, data_root=data_root, device=device).to_record()
+        result = run(spec, registry, data_root=data_root, device=device, examples=examples)
+        if on_result is not None:
+            on_result(result)
+        return result.to_record()
     except RunDiverged as exc:
         return failed_record(spec, exc, "diverged")
     except DabenchError as exc:

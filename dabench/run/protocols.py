@@ -22,7 +22,14 @@ import torch
 from dabench.data import AdaptationTask, DatasetSplits, LabeledSplit
 from dabench.registry import Registry
 from dabench.run import alignment
-from dabench.run.datasource import DataSource, aligned_splits, apply_shifts, shift_states, to_float
+from dabench.run.datasource import (
+    DataSource,
+    aligned_splits,
+    apply_label_shifts,
+    apply_shifts,
+    shift_states,
+    to_float,
+)
 from dabench.runspec import ComponentRef, RunSpec, ShiftStep
 from dabench.seeding import Seeds
 from dabench.splitting import stratified_split
@@ -40,7 +47,10 @@ def build_uda(
     once into two disjoint halves — seeded (``uda/target-split``) and stratified by class
     (:func:`dabench.splitting.stratified_split`; a plain seeded split for segmentation) — the labelled source and the
     images of the unlabelled target, so the method never sees a labelled image again as an unlabelled target image.
-    With a target dataset, the method gets the whole source train split and the whole target train split."""
+    With a target dataset, the method gets the whole source train split and the whole target train split.
+
+    Segmentation: geometric shifts (``ShiftSpec.apply_labels``) move the target test masks with their images (same
+    seed ``shift/test``, same per-sample draws); the target train masks never reach the method (unlabelled)."""
     source, target, num_classes = aligned_splits(spec, registry, data)
     source_spec = registry.datasets.get(spec.dataset.name)
     states = shift_states(spec.shift, registry, data)
@@ -54,6 +64,9 @@ def build_uda(
     target_test = to_float(target.test)
     shifted_train = apply_shifts(target_train.images, spec.shift, registry, states, seeds.int("shift/train"), device)
     shifted_test = apply_shifts(target_test.images, spec.shift, registry, states, seeds.int("shift/test"), device)
+    test_labels = target_test.labels
+    if source_spec.task_type == "segmentation":
+        test_labels = apply_label_shifts(test_labels, spec.shift, registry, states, seeds.int("shift/test"), device)
     task = AdaptationTask(
         source=source_train,
         unlabeled={"target": LabeledSplit(images=shifted_train, labels=target_train.labels).without_labels()},
@@ -62,7 +75,7 @@ def build_uda(
         task_type=source_spec.task_type,
     )
     source_test = to_float(source.test)
-    target_split = LabeledSplit(images=shifted_test, labels=target_test.labels, groups=target_test.groups)
+    target_split = LabeledSplit(images=shifted_test, labels=test_labels, groups=target_test.groups)
     return task, {"source": lambda: source_test, "target": lambda: target_split}
 
 
@@ -91,6 +104,12 @@ class ProtocolContext:
         """A dataset's uint8 splits by reference or ``name[:domain]`` (cached for the run)."""
         return self.data.load(ref)
 
+    def load_uncached(self, ref: ComponentRef | str, stream: str) -> DatasetSplits:
+        """A dataset's uint8 splits loaded outside the run's cache (a grid of many generated domains would otherwise
+        stay in memory until the run ends), with its randomness from ``seeds.child(stream)``: the same ``ref`` and
+        ``stream`` give the same data whatever else the run loads."""
+        return DataSource(self.registry, self.data.data_root, self.seeds.child(stream)).load(ref)
+
     @staticmethod
     def harmonized(images: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
         """uint8 ``images`` resized and converted (grey/RGB) to ``shape`` (C, H, W), as cross-dataset runs align."""
@@ -108,12 +127,21 @@ class ProtocolContext:
         states = shift_states(chain, self.registry, self.data)
         return apply_shifts(images, chain, self.registry, states, self.seeds.int(stream), self.device)
 
+    def shifted_labels(self, labels: torch.Tensor, steps: Sequence[ShiftStep], stream: str) -> torch.Tensor:
+        """Segmentation masks (int64 ``[N, H, W]``) moved by the geometric steps of ``steps`` exactly as
+        :meth:`shifted` with the same ``stream`` moves their images (nearest-neighbour); photometric steps leave them
+        unchanged. Classification labels are not masks: do not pass them."""
+        chain = tuple(steps)
+        states = shift_states(chain, self.registry, self.data)
+        return apply_label_shifts(labels, chain, self.registry, states, self.seeds.int(stream), self.device)
+
     def shift_grid(
         self, split: LabeledSplit, steps: Sequence[ShiftStep], intensities: Iterable[float], stream: str
     ) -> TestDomains:
         """Test domains ``test@<i>`` (:func:`domain_name`): the float ``split`` under ``steps`` with every step at
         intensity ``i``, built on demand (one at a time). The shifts are prepared once; the randomness comes from
-        ``seeds.int(stream)`` at every intensity, so sample ``k`` gets the same draw at each one."""
+        ``seeds.int(stream)`` at every intensity, so sample ``k`` gets the same draw at each one. Segmentation masks
+        (labels ``[N, H, W]``) move with their images under geometric steps."""
         chain = tuple(steps)
         states = shift_states(chain, self.registry, self.data)
         seed = self.seeds.int(stream)
@@ -125,7 +153,10 @@ class ProtocolContext:
 
             def make() -> LabeledSplit:
                 images = apply_shifts(split.images, scaled, self.registry, states, seed, self.device)
-                return LabeledSplit(images=images, labels=split.labels, groups=split.groups)
+                labels = split.labels
+                if labels.ndim == 3:
+                    labels = apply_label_shifts(labels, scaled, self.registry, states, seed, self.device)
+                return LabeledSplit(images=images, labels=labels, groups=split.groups)
 
             return make
 

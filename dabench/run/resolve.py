@@ -89,13 +89,13 @@ def coerce(name: str, value: Any, default: Any) -> Any:
 def check_param(method: MethodSpec, key: str, value: Any) -> Any:
     """``value`` for parameter ``key`` of ``method``, typed like its default and inside its declared range; an unknown
     name, a wrong type or an out-of-range value raises :class:`SpecError`."""
-    if key not in method.defaults:
-        valid = ", ".join(sorted(method.defaults)) or "(none)"
+    defaults = method.all_defaults
+    if key not in defaults:
+        valid = ", ".join(sorted(defaults)) or "(none)"
         raise SpecError(
-            f"method {method.name!r} has no parameter {key!r}.{did_you_mean(key, method.defaults)} "
-            f"Valid parameters: {valid}."
+            f"method {method.name!r} has no parameter {key!r}.{did_you_mean(key, defaults)} Valid parameters: {valid}."
         )
-    typed = coerce(key, value, method.defaults[key])
+    typed = coerce(key, value, defaults[key])
     check_range(method, key, typed)
     return typed
 
@@ -122,8 +122,11 @@ def resolve_params(
     for key, value in user.items():
         if key not in defaults:
             valid = ", ".join(sorted(defaults)) or "(none)"
+            other = spec is not None and key in spec.all_defaults
+            why = f" for {dataset.task_type} runs (it applies to another task type)" if other else ""
             raise SpecError(
-                f"method {method!r} has no parameter {key!r}.{did_you_mean(key, defaults)} Valid parameters: {valid}."
+                f"method {method!r} has no parameter {key!r}{why}.{did_you_mean(key, defaults)} "
+                f"Valid parameters: {valid}."
             )
         resolved[key] = coerce(key, value, defaults[key])
     if spec is not None:
@@ -210,13 +213,20 @@ def resolve(request: RunRequest, registry: Registry) -> RunSpec:
     check_task_types(registry, dataset, request.metrics or (), request.target)
     metric_names = request.metrics or registry.default_metrics(dataset.task_type)
     metrics = tuple(registry.ref("metric", m) for m in metric_names)
+    if metrics and registry.metrics.get(metrics[0].name).diagnostic:
+        scores = [m for m in metric_names if not registry.metrics.get(m).diagnostic]
+        order = ",".join(dict.fromkeys([*scores[:1], *metric_names]))
+        raise SpecError(
+            f"metric {metrics[0].name!r} is a diagnostic, not a score, so it cannot come first (the first metric "
+            f"ranks runs and keeps paired replicates): put a score first, e.g. --metrics {order}."
+        )
     return RunSpec(
         method=registry.ref("method", method.name),
         dataset=dataset_component,
         target=target_component,
         shift=inputs.shift,
         metrics=metrics,
-        params=resolve_params(method.name, method.defaults, dataset, request.params, method),
+        params=resolve_params(method.name, method.defaults_for(dataset.task_type), dataset, request.params, method),
         protocol=request.protocol,
         protocol_version=protocol.version,
         seed=request.seed,

@@ -35,6 +35,16 @@ from dabench.stats.bootstrap import Estimate, bootstrap
 
 
 @dataclass
+class Examples:
+    """The first test images of one domain with their masks and each predictor's arg-max masks (segmentation)."""
+
+    domain: str
+    images: np.ndarray
+    masks: np.ndarray
+    predictions: dict[str, np.ndarray]
+
+
+@dataclass
 class RunResult:
     """The outcome of one run; ``to_record()`` is what the store writes."""
 
@@ -46,11 +56,16 @@ class RunResult:
     sizes: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    diagnostics: dict[str, dict[str, float]] = field(default_factory=dict)
+    examples: Examples | None = None
+    """Not recorded: a few test images, masks and predictions for a picture (``run(..., examples=k)``)."""
     error: str | None = None
     created: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
 
     def to_record(self) -> dict[str, Any]:
+        extra = {"diagnostics": self.diagnostics} if self.diagnostics else {}
         return {
+            **extra,
             "key": self.key,
             "status": self.status,
             "spec": self.spec.canonical(),
@@ -88,16 +103,45 @@ def deterministic() -> Iterator[bool]:
         torch.use_deterministic_algorithms(before)
 
 
+def example_domain(tests: TestDomains) -> str:
+    """The domain a prediction picture shows: ``target`` when there is one, else the first domain but ``source``."""
+    names = list(tests)
+    return "target" if "target" in names else next((n for n in names if n != "source"), names[0])
+
+
+def collect_examples(
+    predictor: Predictor, scorer: Predictor, domain: str, images: torch.Tensor, masks: torch.Tensor, count: int
+) -> Examples:
+    """``count`` images of ``domain`` with the unadapted model's and (when it differs) the domain's predictor's
+    arg-max masks."""
+    from dabench.run.diagnostics import unadapted
+
+    x = images[:count]
+    base = unadapted(predictor, x)
+    columns = {"unadapted": base, "adapted": scorer} if base is not scorer else {"prediction": scorer}
+    predictions = {name: p.predict(x).argmax(dim=1).numpy() for name, p in columns.items()}
+    return Examples(domain=domain, images=x.numpy(), masks=masks[:count].numpy(), predictions=predictions)
+
+
 def evaluate(
-    predictor: Predictor, tests: TestDomains, spec: RunSpec, registry: Registry, seeds: Seeds
-) -> tuple[dict[str, dict[str, Estimate]], dict[str, dict[str, float]], dict[str, int]]:
+    predictor: Predictor,
+    tests: TestDomains,
+    spec: RunSpec,
+    registry: Registry,
+    seeds: Seeds,
+    *,
+    examples: int = 0,
+) -> tuple[dict[str, dict[str, Estimate]], dict[str, dict[str, float]], dict[str, int], Examples | None]:
     """Every metric (with its bootstrap interval) and every validator on every test domain; test domains are built
     one at a time, so a grid of shifted test sets never sits in memory at once. The primary metric (the spec's
     first) also keeps its replicates on the per-sample stream (``Estimate.paired``): the seed depends on the run
     seed and the domain only, so runs of other methods with that seed share those resamples (paired ranking).
     A predictor with ``for_domain`` (:class:`~dabench.specs.DomainPredictor`, e.g. AdaBN's per-domain statistics)
-    scores each domain with ``predictor.for_domain(domain, images)``; it sees the domain's images, never labels."""
+    scores each domain with ``predictor.for_domain(domain, images)``; it sees the domain's images, never labels.
+    With ``examples`` > 0 (segmentation), the first images of :func:`example_domain` are kept for a picture."""
     metrics: dict[str, dict[str, Estimate]] = {}
+    shown: Examples | None = None
+    shown_domain = example_domain(tests) if examples > 0 else None
     validators: dict[str, dict[str, float]] = {}
     sizes: dict[str, int] = {}
     for domain, make in tests.items():
@@ -108,6 +152,8 @@ def evaluate(
         logits, features = predict(scorer, split.images)
         if not bool(torch.isfinite(logits).all()):  # backstop for methods whose training loop does not check
             raise RunDiverged(f"non-finite outputs on test domain {domain!r}")
+        if domain == shown_domain and logits.ndim == 4:
+            shown = collect_examples(predictor, scorer, domain, split.images, split.labels, examples)
         probs = torch.softmax(logits.double(), dim=1).numpy()
         y_true = split.labels.numpy()
         groups = split.groups.numpy() if split.groups is not None else None
@@ -126,7 +172,7 @@ def evaluate(
             for index, ref in enumerate(spec.metrics)
         }
         validators[domain] = run_validators(probs, features, registry)
-    return metrics, validators, sizes
+    return metrics, validators, sizes, shown
 
 
 def predict(predictor: Predictor, images: torch.Tensor) -> tuple[torch.Tensor, np.ndarray | None]:
@@ -134,7 +180,7 @@ def predict(predictor: Predictor, images: torch.Tensor) -> tuple[torch.Tensor, n
     both = getattr(predictor, "predict_with_features", None)
     if both is not None:
         logits, features = both(images)
-        return logits, features.double().numpy()
+        return logits, None if features is None else features.double().numpy()
     features_fn = getattr(predictor, "features", None)
     features = features_fn(images).double().numpy() if features_fn is not None else None
     return predictor.predict(images), features
@@ -153,8 +199,11 @@ def run_validators(probs: np.ndarray, features: np.ndarray | None, registry: Reg
     return scores
 
 
-def run(spec: RunSpec, registry: Registry, *, data_root: Path | None = None, device: str = "cpu") -> RunResult:
-    """Execute ``spec`` and return its :class:`RunResult`. Raises on any error (the caller records failures)."""
+def run(
+    spec: RunSpec, registry: Registry, *, data_root: Path | None = None, device: str = "cpu", examples: int = 0
+) -> RunResult:
+    """Execute ``spec`` and return its :class:`RunResult`. Raises on any error (the caller records failures).
+    ``examples``: keep that many test images with predictions (segmentation) in ``RunResult.examples``."""
     started = time.perf_counter()
     torch_device = resolve_device(device)
     thread_choice = threads.ensure_threads()  # dabench's thread rule, once per process (--threads etc. win)
@@ -171,8 +220,18 @@ def run(spec: RunSpec, registry: Registry, *, data_root: Path | None = None, dev
         predictor = method.fit(task, seeds=seeds.child("method"), device=torch_device)
         result.timings["fit_s"] = time.perf_counter() - fit_started
         eval_started = time.perf_counter()
-        result.metrics, result.validators, test_sizes = evaluate(predictor, tests, spec, registry, seeds)
+        result.metrics, result.validators, test_sizes, result.examples = evaluate(
+            predictor, tests, spec, registry, seeds, examples=examples
+        )
         result.timings["evaluate_s"] = time.perf_counter() - eval_started
+        if protocol.diagnostics and "source" in tests:
+            from dabench.run.diagnostics import diagnose
+
+            diagnostics_started = time.perf_counter()
+            source_images = tests["source"]().images
+            domains = list(tests)
+            result.diagnostics = diagnose(predictor, source_images, task.unlabeled, domains, seeds.child("diagnostics"))
+            result.timings["diagnostics_s"] = time.perf_counter() - diagnostics_started
     result.sizes = {"source_train": len(task.source), **test_sizes}
     result.sizes.update({f"unlabeled_{d}": len(s) for d, s in task.unlabeled.items()})
     result.timings["total_s"] = time.perf_counter() - started

@@ -331,7 +331,7 @@ def _grid(file: _File, path: str, table: Mapping[str, Any], options: _Options, r
             raise file.error(
                 where, f"must be a non-empty list of values, e.g. {key} = [0.1, 1.0]; got {_show(values)}."
             )
-        owners = [s for s in specs if key in s.defaults]
+        owners = [s for s in specs if key in s.all_defaults]
         if not owners:
             raise file.error(where, _no_owner(key, specs))
         with file.at(where):
@@ -351,7 +351,7 @@ def _grid(file: _File, path: str, table: Mapping[str, Any], options: _Options, r
 
 
 def _no_owner(key: str, specs: Sequence[Any]) -> str:
-    known = sorted({k for s in specs for k in s.defaults})
+    known = sorted({k for s in specs for k in s.all_defaults})
     methods = ", ".join(s.name for s in specs)
     return (
         f"no method in the grid has parameter {key!r} (methods: {methods}).{did_you_mean(key, known)} "
@@ -379,7 +379,7 @@ def _check_fixed(file: _File, fixed: Mapping[str, Any], grid_methods: list[list[
                 with file.at(f"{where}.{name}"):
                     check_param(spec, name, item)
             continue
-        owners = [s for s in specs if key in s.defaults]
+        owners = [s for s in specs if key in s.all_defaults]
         if not owners:
             raise file.error(where, _no_owner(key, specs))
         if isinstance(value, list):
@@ -410,7 +410,7 @@ def _expand_grid(
         grid.da_datasets,
         grid.da_shifts,
     ):
-        defaults = registry.methods.get(method).defaults
+        defaults = registry.methods.get(method).all_defaults
         request = RunRequest(
             method=method,
             dataset=dataset,

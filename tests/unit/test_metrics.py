@@ -94,8 +94,10 @@ def test_segmentation_metrics_match_sklearn_and_formula() -> None:
     y, s = _seg(rng)
     pred = s.argmax(1)
     assert m.pixel_accuracy(y, s) == pytest.approx(accuracy_score(y.ravel(), pred.ravel()))
-    assert m.dice(y, s) == pytest.approx(f1_score(y.ravel(), pred.ravel(), average="macro"))
-    assert m.iou(y, s) == pytest.approx(jaccard_score(y.ravel(), pred.ravel(), average="macro"))
+    assert m.dice_all(y, s) == pytest.approx(f1_score(y.ravel(), pred.ravel(), average="macro"))
+    assert m.iou_all(y, s) == pytest.approx(jaccard_score(y.ravel(), pred.ravel(), average="macro"))
+    assert m.dice(y, s) == pytest.approx(f1_score(y.ravel(), pred.ravel(), labels=[1, 2], average="macro"))
+    assert m.iou(y, s) == pytest.approx(jaccard_score(y.ravel(), pred.ravel(), labels=[1, 2], average="macro"))
     for k in range(3):
         t, q = y == k, pred == k
         assert m.dice_per_class(y, s)[k] == pytest.approx(2 * (t & q).sum() / (t.sum() + q.sum()))
@@ -111,11 +113,12 @@ def test_segmentation_empty_class_is_excluded() -> None:
     per_class = m.dice_per_class(y, score)
     assert np.isnan(per_class[2])
     assert per_class[1] == pytest.approx(2 * 4 / (8 + 4))
-    assert m.dice(y, score) == pytest.approx(np.nanmean(per_class))
-    assert m.iou(y, score) == pytest.approx(np.nanmean(m.iou_per_class(y, score)))
+    assert m.dice_all(y, score) == pytest.approx(np.nanmean(per_class))
+    assert m.iou_all(y, score) == pytest.approx(np.nanmean(m.iou_per_class(y, score)))
+    assert m.dice(y, score) == pytest.approx(per_class[1])  # foreground: class 2 absent, background left out
 
 
-@pytest.mark.parametrize("name", ["dice", "iou", "pixel_accuracy"])
+@pytest.mark.parametrize("name", ["dice", "iou", "dice_all", "iou_all", "pixel_accuracy", "foreground_fraction"])
 def test_segmentation_resampled_over_images(name: str) -> None:
     rng = np.random.default_rng(8)
     y, s = _seg(rng, n=6)
@@ -130,7 +133,18 @@ def test_segmentation_resampled_over_images(name: str) -> None:
 
 def test_specs_have_direction_and_bounds() -> None:
     names = [spec.name for spec in m.METRICS]
-    assert names == ["accuracy", "balanced_accuracy", "macro_f1", "auc", "dice", "iou", "pixel_accuracy"]
+    assert names == [
+        "accuracy",
+        "balanced_accuracy",
+        "macro_f1",
+        "auc",
+        "dice",
+        "iou",
+        "dice_all",
+        "iou_all",
+        "pixel_accuracy",
+        "foreground_fraction",
+    ]
     assert all(spec.higher_is_better and spec.bounds == (0.0, 1.0) for spec in m.METRICS)
 
 

@@ -17,6 +17,8 @@ def test_running_stats_equal_target_population_stats() -> None:
     )
     images = torch.rand(50, 1, 8, 8) * 3 + 1
     assert adapt_batchnorm(model, images, batch_size=7, device=torch.device("cpu")) == 2
+    assert model.training  # the caller's mode is restored
+    model.eval()
     with torch.no_grad():
         conv_out = model[0](images)
         mean = conv_out.mean((0, 2, 3))

@@ -334,6 +334,21 @@ _GENERIC = (
         "input_shape here are placeholders: the loaded data defines them.",
     ),
     DatasetSpec(
+        name="maskfolder",
+        load=_lazy("maskfolder", "load_maskfolder"),
+        num_classes=2,
+        input_shape=(1, 64, 64),
+        task_type="segmentation",
+        license="the user's own data",
+        homepage="https://pillow.readthedocs.io/en/stable/handbook/image-file-formats.html",
+        # No data root needed: path= may be absolute; a relative path needs one (the loader says so).
+        description="Your images and masks paired by file stem in DIR/images/ + DIR/masks/ (or train|val|test/ "
+        "each holding both; else a seeded 7:1:2 split), selected as maskfolder:path=DIR (absolute or relative to the "
+        "data root)[,size=256][,values=0,255][,classes=background,cell][,grey=1]. Masks hold class ids 0..C-1, or "
+        "grey values that values= maps to ids in order. num_classes and input_shape here are placeholders: the "
+        "loaded data defines them.",
+    ),
+    DatasetSpec(
         name="perlin",
         load=_lazy("perlin", "load_perlin"),
         num_classes=2,

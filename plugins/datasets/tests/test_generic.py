@@ -139,6 +139,7 @@ def test_catalog() -> None:
         "isbi2012",
         "medmnist",
         "imagefolder",
+        "maskfolder",
         "perlin",
         *OFFICIAL,
     }
