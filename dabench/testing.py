@@ -239,6 +239,31 @@ def check_shift(
         )
         if level == identity:
             assert torch.allclose(out, images, atol=1e-6), f"{where}: intensity {identity:g} is not the identity"
+        if spec.apply_labels is not None:
+            _check_label_shift(spec, level, state, seed)
+
+
+def _check_label_shift(spec: ShiftSpec, level: float, state: Any, seed: int) -> None:
+    """``apply_labels``: int64 masks of the input's shape with no new labels, the same whatever the batch split, the
+    input not mutated; the identity at intensity 0."""
+    import torch
+
+    assert spec.apply_labels is not None
+    where = f"{spec.name} at intensity {level:g} (apply_labels)"
+    n, split = 5, 2
+    masks = torch.randint(0, 3, (n, 16, 16), generator=torch.Generator().manual_seed(1))
+    original = masks.clone()
+    out = spec.apply_labels(masks, level, ShiftRandom.for_range(seed, 0, n), state)
+    assert torch.equal(masks, original), f"{where}: mutated its input"
+    assert out.dtype == torch.int64 and out.shape == masks.shape, f"{where}: gave {out.dtype} {tuple(out.shape)}"
+    assert set(out.unique().tolist()) <= set(masks.unique().tolist()), f"{where}: made labels the masks do not have"
+    parts = [
+        spec.apply_labels(masks[:split].clone(), level, ShiftRandom.for_range(seed, 0, split), state),
+        spec.apply_labels(masks[split:].clone(), level, ShiftRandom.for_range(seed, split, n), state),
+    ]
+    assert torch.equal(torch.cat(parts), out), f"{where}: a mask's shift depends on its batch"
+    if level == 0:
+        assert torch.equal(out, masks), f"{where}: intensity 0 is not the identity"
 
 
 def check_metric(spec: MetricSpec) -> None:

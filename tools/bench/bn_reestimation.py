@@ -4,7 +4,8 @@ A U-Net in its CPU configuration (base width 8, depth 3: 14 BN layers) on 1,000 
 thread by default. Variants, interleaved in one process (each round rotates which goes first), median over rounds:
 
 * ``evaluation pass`` (the baseline): ``ModelPredictor.predict`` over the target set, as the runner evaluates
-  (chunks of up to 1,024 images); for reference also the same pass in chunks of the adaptation batch size;
+  (chunks of at most 2^20 pixels: 256 images at 64²); for reference also the same pass in chunks of the adaptation
+  batch size;
 * ``running``: ``adapt_batchnorm(..., estimator="running")``: one train-mode pass, cumulative BN averages;
 * ``exact``: layer-sequential population statistics, each pass stopped after the layer being estimated;
 * ``exact, no early stop``: the same numbers with a full pass per layer (L full passes).

@@ -40,14 +40,9 @@ def default_metric(records: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _write(path: Path, text: str) -> Path:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-    except OSError as exc:
-        raise dabench.SpecError(f"cannot write {str(path)!r}: {exc.strerror or exc}.") from None
-    return path
+    from dabench.report.markdown import write_text
+
+    return write_text(path, text)
 
 
 def _stem(d: Any) -> str:
