@@ -60,6 +60,44 @@ class ResolveContext:
     shift: Callable[[str], ShiftSpec]
     """``shift("noise")`` -> the registered :class:`ShiftSpec` (its range, options, ``check_intensity``)."""
 
+    def shift_grid(
+        self,
+        request: ProtocolRequest,
+        protocol: str,
+        *,
+        default: Sequence[float] | None = None,
+        example: str = "0,0.5,1",
+    ) -> tuple[tuple[ShiftStep, ...], tuple[float, ...]]:
+        """A test-shift grid request: one shift by name (``--shift noise`` or ``noise,option=v``; its options kept)
+        evaluated at every ``--test-intensities`` value (else ``default``), each checked against the shift's range.
+        Returns the shift as a one-step chain at its base intensity (0, or the range's low end) and the sorted
+        intensities; ``--intensity``, a chain or no grid is a :class:`SpecError` naming ``protocol``."""
+        if request.intensity is not None:
+            raise SpecError(
+                f"--intensity does not apply to --protocol {protocol}: give the shift's intensities with "
+                f"--test-intensities (e.g. {example})."
+            )
+        if not request.shift or "+" in request.shift:
+            raise SpecError(
+                f"protocol {protocol} needs one shift by name, e.g. --shift noise, with its intensities in "
+                f"--test-intensities (e.g. {example})."
+            )
+        head, *option_items = request.shift.split(",")
+        name = head.split(":")[0]
+        spec = self.shift(name)
+        lo, hi = spec.intensity_range
+        intensities = request.test_intensities or default
+        if not intensities:
+            raise SpecError(
+                f"protocol {protocol}: give --test-intensities for shift {name!r} (range [{lo:g}, {hi:g}]), "
+                f"e.g. {example}."
+            )
+        for value in intensities:
+            spec.check_intensity(float(value))
+        base = 0.0 if lo <= 0 <= hi else lo
+        template = self.shift_chain(f"{name}:{base:g}" + "".join("," + item for item in option_items))
+        return template, tuple(sorted({float(v) for v in intensities}))
+
 
 #: The generic protocol inputs of a run request; a protocol names the ones it takes in ``ProtocolSpec.takes``.
 PROTOCOL_INPUTS: tuple[str, ...] = ("da_dataset", "da_shift", "test_intensities")

@@ -53,6 +53,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         command=command,
         title=args.title,
         unreadable=unreadable,
+        protocols={p.name: p.description for p in registry.protocols},
     )
     if unreadable:
         from dabench.cli.common import err

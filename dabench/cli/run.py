@@ -133,7 +133,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     apply_threads(args)
     options: dict[str, Any] = {"data_root": data_root, "device": args.device, "force": args.force}
     results: list[RunResult] = []
-    picture = examples_options(args, registry.datasets.get(spec.dataset.name).task_type, store.completed(spec.key()))
+    picture = examples_options(args, registry.datasets.get(spec.dataset.name).task_type, store, spec.key())
     with run_progress(args):  # epochs on stderr when it is a terminal
         outcome = execute(spec, registry, store, **options, **picture, on_result=results.append)
     if outcome.status == "busy":
@@ -156,13 +156,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def examples_options(args: argparse.Namespace, task_type: str, cached: dict[str, Any] | None) -> dict[str, Any]:
+def examples_options(args: argparse.Namespace, task_type: str, store: ResultStore, key: str) -> dict[str, Any]:
     """``execute`` options for ``--examples``; a clear error where no picture can be made."""
     if args.examples is None:
         return {}
     if task_type != "segmentation":
         raise SpecError(f"--examples draws segmentation masks; dataset task type is {task_type}. Drop --examples.")
-    if cached is not None and not args.force:
+    if not args.force and store.completed(key) is not None:
         raise SpecError(
             "--examples needs the trained model, but this run is already in the store (models are not kept): add "
             "--force to re-run it, or use another --store."

@@ -86,10 +86,9 @@ def seeds_label(n: int) -> str:
 PROTOCOL_NOTES = {
     "uda": "methods see the labelled {dataset} train split and the unlabelled, shifted {target} train split; test "
     "labels stay with the runner.",
-    "dann4": "the DANN study's 4-dataset protocol — train on labelled {dataset} (A), adapt on the unlabelled DA sets "
-    "C and D (two halves of the DA dataset's train split, D under the DA shift), evaluate one trained model on the "
-    "{target} test split (B) at every test-shift intensity (columns).",
 }
+"""The core protocol's note, naming the setting's datasets; a plugin protocol is described by its registered
+``ProtocolSpec.description`` (``render(..., protocols=...)``)."""
 
 
 def domain_order(domain: str) -> tuple[int, float, str]:
@@ -283,6 +282,7 @@ def _section(
     directions: Mapping[str, bool],
     citations: Mapping[str, str],
     bounds: Mapping[str, tuple[float, float]],
+    protocols: Mapping[str, str],
 ) -> list[str]:
     records = setting.records()
     first = next((r for row in setting.rows for r in row.records), records[0])
@@ -293,8 +293,10 @@ def _section(
     domains = _domains(setting)
     prov = first.get("provenance", {}) if isinstance(first.get("provenance"), Mapping) else {}
     libraries = prov.get("libraries", {}) if isinstance(prov.get("libraries"), Mapping) else {}
-    note = PROTOCOL_NOTES.get(protocol, "").format(dataset=escape_inline(dataset), target=escape_inline(target_label))
-    note = note or f"a study protocol: `dabench list protocols` describes {escape_inline(protocol)}"
+    if protocol in PROTOCOL_NOTES:
+        note = PROTOCOL_NOTES[protocol].format(dataset=escape_inline(dataset), target=escape_inline(target_label))
+    else:
+        note = escape_inline(protocols.get(protocol) or f"see `dabench list protocols` for {protocol}")
     boots = sorted({str(r["spec"].get("n_bootstrap", 1000)) for r in records})
     kinds = sorted({str(r["spec"].get("interval", "percentile")) for r in records})
     text, ranked = _ranked_table(
@@ -375,10 +377,12 @@ def render(
     title: str = "dabench leaderboard",
     bounds: Mapping[str, tuple[float, float]] | None = None,
     unreadable: Sequence[str] = (),
+    protocols: Mapping[str, str] | None = None,
 ) -> str:
     """The whole markdown document: a provenance header (naming the ``unreadable`` record files, paths relative to
-    the store, and any record that is not a usable run record), then one ranked table per setting. ``bounds``
-    (metric -> range) clips across-seed intervals to what the metric can take."""
+        the store, and any record that is not a usable run record), then one ranked table per setting. ``bounds``
+        (metric -> range) clips across-seed intervals to what the metric can take; ``protocols`` (name -> description,
+    the registered ``ProtocolSpec.description``) describes a plugin protocol's setting."""
     usable: list[Mapping[str, Any]] = []
     unusable: list[tuple[str, str]] = []
     for record in records:
@@ -397,5 +401,7 @@ def render(
         lines.append("No completed runs in the store yet.")
         return "\n".join(lines) + "\n"
     for setting, heading in zip(settings, _headings(settings), strict=True):
-        lines += _section(setting, heading, directions=directions, citations=citations, bounds=bounds or {})
+        lines += _section(
+            setting, heading, directions=directions, citations=citations, bounds=bounds or {}, protocols=protocols or {}
+        )
     return "\n".join(lines)

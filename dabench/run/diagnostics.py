@@ -77,14 +77,20 @@ def latent_features(predictor: Any, images: torch.Tensor) -> np.ndarray | None:
 
 
 def latent_and_logits(predictor: Any, images: torch.Tensor) -> tuple[np.ndarray | None, torch.Tensor]:
-    """Latent features (or None) and logits, from one forward pass when the predictor offers it."""
-    both = getattr(predictor, "latent_with_logits", None)
+    """Latent features (or None) and logits, from one forward pass where the predictor offers one: a model naming a
+    ``latent_layer`` (the U-Net) through ``latent_with_logits``, a classifier through ``predict_with_features``."""
+    model = getattr(predictor, "model", None)
+    if isinstance(getattr(model, "latent_layer", None), str) and callable(
+        getattr(predictor, "latent_with_logits", None)
+    ):
+        latent, logits = predictor.latent_with_logits(images)
+        return latent.reshape(len(images), -1).double().numpy(), logits
+    both = getattr(predictor, "predict_with_features", None)
     if callable(both):
-        try:
-            latent, logits = both(images)
-            return latent.reshape(len(images), -1).double().numpy(), logits
-        except AttributeError:  # the model names no latent layer
-            pass
+        logits, features = both(images)
+        if features is not None:
+            return features.reshape(len(images), -1).double().numpy(), logits
+        return None, logits
     return latent_features(predictor, images), predictor.predict(images)
 
 

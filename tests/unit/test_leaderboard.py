@@ -226,3 +226,13 @@ def test_single_seed_rows_are_marked_and_explained() -> None:
     assert "- Single seed: 1 of 2 row(s)" in text and "says nothing about seed-to-seed variation" in text
     assert leaderboard.seeds_label(1) == "1 ⚠" and leaderboard.seeds_label(0) == "0"
     assert "- Single seed:" not in render([record("two", 0, 0.4), record("two", 1, 0.5)])
+
+
+def test_a_plugin_protocol_is_described_by_its_registered_description() -> None:
+    study = [record("source_only", 0, 0.9, protocol="grid")]
+    described = leaderboard.render(
+        study, directions={"accuracy": True}, citations={}, command="c", protocols={"grid": "one model, many shifts"}
+    )
+    assert "- Protocol: `grid` — one model, many shifts" in described
+    plain = leaderboard.render(study, directions={"accuracy": True}, citations={}, command="c")
+    assert "- Protocol: `grid` — see \\`dabench list protocols\\` for grid" in plain

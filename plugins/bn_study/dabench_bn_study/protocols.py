@@ -155,37 +155,13 @@ def resolve_shift_grid(request: dabench.ProtocolRequest, ctx: dabench.ResolveCon
     """Validate a ``shift_grid`` request: one named shift (its options kept; ``--test-intensities`` give its
     intensities, each checked against the shift's range), no target dataset (the target pool is half the train
     split)."""
-    if request.intensity is not None:
-        raise dabench.SpecError(
-            "--intensity does not apply to --protocol shift_grid: give the shift's intensities with "
-            "--test-intensities (e.g. -0.3,0,0.3)."
-        )
     if request.target:
         raise dabench.SpecError(
             "--target does not apply to --protocol shift_grid: the target pool is half the dataset's train split, "
             "under the shift. Drop --target (or use --protocol uda for a second dataset)."
         )
-    if not request.shift or "+" in request.shift:
-        raise dabench.SpecError(
-            "protocol shift_grid needs one shift by name, e.g. --shift brightness, with its intensities in "
-            "--test-intensities (e.g. -0.3,0,0.3)."
-        )
-    head, *option_items = request.shift.split(",")
-    name = head.split(":")[0]
-    shift_spec = ctx.shift(name)
-    if not request.test_intensities:
-        raise dabench.SpecError(
-            f"protocol shift_grid needs --test-intensities for shift {name!r} (range "
-            f"[{shift_spec.intensity_range[0]:g}, {shift_spec.intensity_range[1]:g}]), e.g. -0.3,0,0.3."
-        )
-    for value in request.test_intensities:
-        shift_spec.check_intensity(float(value))
-    lo, hi = shift_spec.intensity_range
-    base = 0.0 if lo <= 0 <= hi else lo
-    template = ctx.shift_chain(f"{name}:{base:g}" + "".join("," + item for item in option_items))
-    return dabench.ProtocolInputs(
-        shift=template, test_intensities=tuple(sorted({float(v) for v in request.test_intensities}))
-    )
+    template, intensities = ctx.shift_grid(request, "shift_grid", example="-0.3,0,0.3")
+    return dabench.ProtocolInputs(shift=template, test_intensities=intensities)
 
 
 def build_shift_grid(

@@ -165,7 +165,7 @@ def test_shift_grid_rejects_bad_requests(registry: Registry) -> None:
         grid(test_intensities=(0.1,))
     with pytest.raises(SpecError, match="one shift by name"):
         grid(shift="brightness+gamma", test_intensities=(0.1,))
-    with pytest.raises(SpecError, match="needs --test-intensities"):
+    with pytest.raises(SpecError, match="give --test-intensities"):
         grid(shift="brightness")
     with pytest.raises(SpecError, match="out of range"):
         grid(shift="brightness", test_intensities=(0.1, 2.0))

@@ -35,32 +35,13 @@ DEFAULT_TEST_INTENSITIES = {"noise": tuple(round(0.1 * i, 1) for i in range(13))
 def resolve_dann4(request: dabench.ProtocolRequest, ctx: dabench.ResolveContext) -> dabench.ProtocolInputs:
     """Validate the study's request fields: one named test shift (its options kept, its intensity the grid's),
     the test grid (each value in the shift's range), the DA dataset (default: the training dataset) and DA shift."""
-    if request.intensity is not None:
-        raise dabench.SpecError(
-            "--intensity does not apply to --protocol dann4: give the test intensities with "
-            "--test-intensities (e.g. 0,0.5,1)."
-        )
-    if not request.shift or "+" in request.shift:
-        raise dabench.SpecError(
-            "protocol dann4 needs one test shift by name, e.g. --shift noise (intensities come from "
-            "--test-intensities)."
-        )
-    head, *option_items = request.shift.split(",")
-    name = head.split(":")[0]
-    shift_spec = ctx.shift(name)
-    lo, hi = shift_spec.intensity_range
-    base = 0.0 if lo <= 0 <= hi else lo
-    template = ctx.shift_chain(f"{name}:{base:g}" + "".join("," + item for item in option_items))
-    intensities = request.test_intensities or DEFAULT_TEST_INTENSITIES.get(name)
-    if not intensities:
-        raise dabench.SpecError(f"give --test-intensities for test shift {name!r} (e.g. 0,0.5,1).")
-    for value in intensities:
-        shift_spec.check_intensity(float(value))
+    name = (request.shift or "").split(",")[0].split(":")[0]
+    template, intensities = ctx.shift_grid(request, "dann4", default=DEFAULT_TEST_INTENSITIES.get(name))
     return dabench.ProtocolInputs(
         shift=template,
         da_dataset=ctx.dataset_ref(request.da_dataset or request.dataset),
         da_shift=ctx.shift_chain(request.da_shift or ""),
-        test_intensities=tuple(sorted({float(v) for v in intensities})),
+        test_intensities=intensities,
     )
 
 

@@ -70,9 +70,9 @@ def test_dann4_task_and_test_grid() -> None:
 
 
 def test_dann4_resolves_its_own_fields(registry) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(SpecError, match="one test shift"):
+    with pytest.raises(SpecError, match="one shift by name"):
         resolve(RunRequest(method="dann", dataset="digits", protocol="dann4"), registry)
-    with pytest.raises(SpecError, match="one test shift"):
+    with pytest.raises(SpecError, match="one shift by name"):
         resolve(RunRequest(method="dann", dataset="digits", protocol="dann4", shift="noise+blur"), registry)
     with pytest.raises(SpecError, match="out of range"):
         resolve(
