@@ -79,7 +79,7 @@ def test_defaults_and_grids_of_tables(registry) -> None:  # type: ignore[no-unty
         (
             {"grid": {"method": ["dann"], "shift": ["noise+blur"]}, "options": {"protocol": "dann4"}},
             "grid (method 'dann', dataset 'digits', shift 'noise+blur')",
-            "protocol dann4 needs one test shift",
+            "protocol dann4 needs one shift by name",
         ),
         ({"grid": {"method": ["dann"]}, "params": {"dann": {"epoch": 3}}}, "params.dann.epoch", "'epochs'"),
         ({"grid": {"method": ["dann"]}, "params": {"dan": {"epochs": 3}}}, "params.dan", "unknown method 'dan'"),
