@@ -7,6 +7,14 @@ The public API for plugin authors is everything in ``__all__`` plus :mod:`dabenc
 
 from __future__ import annotations
 
+from dabench.benefitspecs import (
+    BenefitInputs,
+    BenefitOutput,
+    BenefitPredictorSpec,
+    PeerOutputs,
+    SourceOutputs,
+    TargetOutputs,
+)
 from dabench.data import AdaptationTask, DatasetSplits, LabeledSplit, UnlabeledSplit
 from dabench.errors import (
     DabenchError,
@@ -51,6 +59,9 @@ __all__ = [
     "AdaptationTask",
     "AnalysisContext",
     "AnalysisSpec",
+    "BenefitInputs",
+    "BenefitOutput",
+    "BenefitPredictorSpec",
     "Citation",
     "ComponentRef",
     "DabenchError",
@@ -64,6 +75,7 @@ __all__ = [
     "Method",
     "MethodSpec",
     "MetricSpec",
+    "PeerOutputs",
     "PluginLoadError",
     "Predictor",
     "ProtocolInputs",
@@ -77,8 +89,10 @@ __all__ = [
     "ShiftRandom",
     "ShiftSpec",
     "ShiftStep",
+    "SourceOutputs",
     "SpecError",
     "StoreError",
+    "TargetOutputs",
     "UnknownComponentError",
     "UnlabeledSplit",
     "ValidatorSpec",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from dabench.benefitspecs import BenefitPredictorSpec
     from dabench.specs import DatasetSpec, MethodSpec, MetricSpec, ShiftSpec, ValidatorSpec
     from dabench.studyspecs import AnalysisSpec, ProtocolSpec
 
@@ -56,3 +57,9 @@ def register_protocols() -> Iterable[ProtocolSpec]:  # type: ignore[empty-body]
 def register_analyses() -> Iterable[AnalysisSpec]:  # type: ignore[empty-body]
     """Return the :class:`~dabench.AnalysisSpec` objects (stored records -> tables, fits, figures) this plugin
     provides; ``dabench analyze`` runs every one that applies to a store's records."""
+
+
+@hookspec
+def register_benefit_predictors() -> Iterable[BenefitPredictorSpec]:  # type: ignore[empty-body]
+    """Return the :class:`~dabench.BenefitPredictorSpec` objects (label-free estimates of a target score and of
+    adaptation benefit, computed in source-only runs that ask for them) this plugin provides."""

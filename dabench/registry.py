@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from dabench.benefitspecs import BenefitPredictorSpec
 from dabench.errors import DuplicateNameError, SpecError, UnknownComponentError
 from dabench.plugins import InterruptWatch, LoadedPlugins, PluginInfo, describe, make_plugin_manager
 from dabench.runspec import ComponentRef, ShiftStep
@@ -22,7 +23,9 @@ from dabench.specs import DatasetSpec, MethodSpec, MetricSpec, ShiftSpec, Valida
 from dabench.studyspecs import AnalysisSpec, ProtocolSpec
 
 log = logging.getLogger(__name__)
-T = TypeVar("T", DatasetSpec, ShiftSpec, MethodSpec, MetricSpec, ValidatorSpec, ProtocolSpec, AnalysisSpec)
+T = TypeVar(
+    "T", DatasetSpec, ShiftSpec, MethodSpec, MetricSpec, ValidatorSpec, ProtocolSpec, AnalysisSpec, BenefitPredictorSpec
+)
 
 #: kind -> (hook name, spec class)
 KINDS: dict[str, tuple[str, type]] = {
@@ -33,6 +36,7 @@ KINDS: dict[str, tuple[str, type]] = {
     "validator": ("register_validators", ValidatorSpec),
     "protocol": ("register_protocols", ProtocolSpec),
     "analysis": ("register_analyses", AnalysisSpec),
+    "benefit_predictor": ("register_benefit_predictors", BenefitPredictorSpec),
 }
 
 
@@ -113,6 +117,9 @@ class Registry:
     plugins: list[PluginInfo]
     protocols: ComponentTable[ProtocolSpec] = field(default_factory=lambda: ComponentTable("protocol"))
     analyses: ComponentTable[AnalysisSpec] = field(default_factory=lambda: ComponentTable("analysis"))
+    benefit_predictors: ComponentTable[BenefitPredictorSpec] = field(
+        default_factory=lambda: ComponentTable("benefit_predictor")
+    )
 
     def table(self, kind: str) -> ComponentTable[Any]:
         tables: dict[str, ComponentTable[Any]] = {
@@ -123,6 +130,7 @@ class Registry:
             "validator": self.validators,
             "protocol": self.protocols,
             "analysis": self.analyses,
+            "benefit_predictor": self.benefit_predictors,
         }
         if kind not in tables:
             raise UnknownComponentError("component kind", kind, tables)
@@ -223,4 +231,5 @@ def build_registry(
         plugins=loaded.infos,
         protocols=tables["protocol"],
         analyses=tables["analysis"],
+        benefit_predictors=tables["benefit_predictor"],
     )

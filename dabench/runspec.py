@@ -74,6 +74,8 @@ class RunSpec:
     da_shift: tuple[ShiftStep, ...] = ()
     test_intensities: tuple[float, ...] = ()
     interval: str = "percentile"
+    predictors: tuple[ComponentRef, ...] = ()
+    """Benefit predictors computed in the run (``benefit_predictors`` of the record); in the key only when set."""
 
     def canonical(self) -> dict[str, Any]:
         """The JSON-able dict that is hashed into the key (and stored in the record).
@@ -89,6 +91,8 @@ class RunSpec:
             }
         if self.interval != "percentile":
             extra["interval"] = self.interval
+        if self.predictors:
+            extra["predictors"] = [_ref(p) for p in self.predictors]
         if self.protocol_version != "1":  # a protocol whose data handling changed gets new keys (v1 keys unchanged)
             extra["protocol_version"] = self.protocol_version
         return extra | {
@@ -156,6 +160,7 @@ class RunSpec:
             da_shift=tuple(step(s) for s in data.get("da_shift", [])),
             test_intensities=tuple(data.get("test_intensities", ())),
             interval=data.get("interval", "percentile"),
+            predictors=tuple(r for r in (ref(p) for p in data.get("predictors", ())) if r is not None),
             n_bootstrap=data.get("n_bootstrap", 1000),
         )
 

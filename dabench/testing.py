@@ -15,6 +15,8 @@ plugin's own tests (see ``docs/writing-a-plugin.md``)::
   split, input not mutated, no draw from the global torch / numpy / Python RNG; identity at 0 (or the low end).
 - ``check_metric``: bounds, perfect predictions score the best bound, direction, determinism.
 - ``check_validator``: a finite, deterministic score on random softmax outputs (and features).
+- ``check_benefit_predictor``: on :func:`benefit_inputs`, finite outputs, a target score in [0, 1] when it estimates
+  one, a shift score that grows as the target moves away, determinism, inputs unmodified, no global RNG.
 """
 
 from __future__ import annotations
@@ -301,3 +303,80 @@ def check_validator(spec: ValidatorSpec) -> None:
     value = spec.fn(probs, features)
     assert np.isfinite(value), f"{spec.name}: returned {value}"
     assert spec.fn(probs, features) == value, f"{spec.name}: not deterministic"
+
+
+def benefit_inputs(task_type: str = "classification", *, shift: float = 0.0, n: int = 300, seed: int = 0) -> Any:
+    """Synthetic :class:`~dabench.BenefitInputs`: a 4-class model that is right 90 % of the time on the source; on
+    the target its features move by ``shift`` and its confidence and accuracy fall with it (``shift`` = 0: the target
+    is the source's distribution). With a peer model. Segmentation: 8×8 masks, the same per pixel."""
+    from dabench.benefitspecs import BenefitInputs, PeerOutputs, SourceOutputs, TargetOutputs
+
+    rng = np.random.default_rng(seed)
+    classes, shape = 4, ((n,) if task_type == "classification" else (n // 10, 8, 8))
+
+    def side(offset: float, error: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        labels = rng.integers(0, classes, size=shape)
+        wrong = rng.random(shape) < error
+        predicted = np.where(wrong, (labels + rng.integers(1, classes, size=shape)) % classes, labels)
+        logits = rng.normal(0, 1, size=(*shape, classes)) + 4.0 * (1 - offset) * np.eye(classes)[predicted]
+        logits = np.moveaxis(logits, -1, 1)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        features = rng.normal(offset, 1, size=(shape[0], 16))
+        images = np.clip(rng.normal(0.4 + 0.3 * offset, 0.1 + 0.1 * offset, size=(shape[0], 1, 8, 8)), 0, 1)
+        images = images.astype(np.float32)
+        return labels, logits, probs, features, images
+
+    y, logits, probs, features, images = side(0.0, 0.1)
+    source = SourceOutputs(probs=probs, logits=logits, features=features, images=images, labels=y)
+    _, t_logits, t_probs, t_features, t_images = side(shift, min(0.1 + shift, 0.7))
+    target = TargetOutputs(probs=t_probs, logits=t_logits, features=t_features, images=t_images)
+    peer = PeerOutputs(source_probs=side(0.0, 0.1)[2], target_probs=side(shift, min(0.1 + shift, 0.7))[2])
+    for array in (probs, logits, features, images, y, t_probs, t_logits, t_features, t_images):
+        array.setflags(write=False)  # a predictor must not modify its inputs
+    score = float(np.mean(probs.argmax(axis=1) == y))
+    return BenefitInputs(
+        task_type=task_type,  # type: ignore[arg-type]
+        num_classes=classes,
+        source=source,
+        target=target,
+        metric="accuracy" if task_type == "classification" else "pixel_accuracy",
+        source_score=score,
+        seed=seed,
+        peer=peer,
+    )
+
+
+def check_benefit_predictor(spec: Any) -> None:
+    """On :func:`benefit_inputs` of each of its task types: a :class:`~dabench.BenefitOutput` with finite values, a
+    ``target_score`` in [0, 1] when it estimates one (``estimates``), a ``shift_score`` that does not fall when the
+    target moves away (larger = farther from the source), the same output for the same inputs and seed, inputs left
+    unmodified, no draw from the global RNGs; it cites a paper."""
+    from dabench.benefitspecs import BenefitOutput, BenefitPredictorSpec
+
+    assert isinstance(spec, BenefitPredictorSpec), f"expected a BenefitPredictorSpec, got {type(spec).__name__}"
+    for task_type in spec.task_types:
+        where = f"benefit predictor {spec.name} ({task_type})"
+        before = _global_rng_state()
+        near, far = benefit_inputs(task_type, shift=0.0), benefit_inputs(task_type, shift=0.6)
+        try:
+            out_near, out_far = spec.fn(near), spec.fn(far)
+        except ValueError as exc:
+            raise AssertionError(f"{where}: failed ({exc}); write to copies, never to the inputs") from exc
+        used = _used_global_rng(before)
+        assert not used, (
+            f"{where}: drew from the global RNG(s) {', '.join(used)}; use np.random.default_rng(inputs.seed)"
+        )
+        for out in (out_near, out_far):
+            assert isinstance(out, BenefitOutput), f"{where}: fn returned {type(out).__name__}, not a BenefitOutput"
+            assert out.as_dict(), f"{where}: no finite target_score or shift_score"
+            if spec.estimates:
+                assert out.target_score is not None and 0.0 <= out.target_score <= 1.0, (
+                    f"{where}: estimates {spec.estimates!r} but target_score is {out.target_score}; give it in [0, 1]"
+                )
+        if out_near.shift_score is not None and out_far.shift_score is not None:
+            assert out_far.shift_score >= out_near.shift_score - 1e-9, (
+                f"{where}: shift_score falls from {out_near.shift_score:g} to {out_far.shift_score:g} as the target "
+                "moves away; orient it so that larger means farther from the source"
+            )
+        assert spec.fn(near) == out_near, f"{where}: not deterministic for the same inputs and seed"

@@ -1,7 +1,8 @@
 """Regenerate every committed leaderboard and study analysis from its committed records.
 
 Each ``leaderboards/<name>.md`` states the exact command that produced it; this script runs those commands, plus
-``dabench analyze`` for every ``leaderboards/<name>/analysis/`` folder (every analysis that applies to that store's
+``dabench predictors evaluate`` for every ``leaderboards/predictors/<name>/`` evaluation and ``dabench analyze`` for
+every ``leaderboards/<name>/analysis/`` folder (every analysis that applies to that store's
 records), then refreshes the generated tables ``leaderboards/NOTES.md`` quotes (the blocks between
 ``<!-- generated from PATH -->`` and ``<!-- end generated -->``, PATH relative to ``leaderboards/``; the rest of the
 page is hand-written and left as it is). ``tests/e2e/test_published.py`` fails when a
@@ -26,6 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main() -> int:
     status = 0
+    for board in sorted((REPO / "leaderboards" / "predictors").glob("*/leaderboard.md")):
+        match = re.search(r"Regenerate with: `dabench ([^`]+)`", board.read_text())
+        if match is not None:
+            status |= dabench(shlex.split(match.group(1)))
     for board in sorted((REPO / "leaderboards").glob("*.md")):
         match = re.search(r"Regenerate with: `dabench ([^`]+)`", board.read_text())
         if match is None:

@@ -19,11 +19,11 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from dabench.cli import catalog, data, report, reproduce, run
+from dabench.cli import advise, catalog, data, predictors, report, reproduce, run
 from dabench.cli.common import err
 from dabench.errors import DabenchError
 
-COMMAND_MODULES = (run, catalog, report, data, reproduce)
+COMMAND_MODULES = (run, catalog, report, data, reproduce, predictors, advise)
 EXIT_BROKEN_PIPE = 141
 
 

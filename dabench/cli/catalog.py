@@ -18,6 +18,7 @@ KIND_NAMES = {
     "validators": "validator",
     "protocols": "protocol",
     "analyses": "analysis",
+    "benefit_predictors": "benefit_predictor",
 }
 
 

@@ -52,6 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="segmentation: write a PNG grid of test images, ground truth and predictions (unadapted and adapted)",
     )
     run.add_argument("--examples-count", type=positive, default=4, help="images in the --examples grid (default 4)")
+    run.add_argument(
+        "--predictors",
+        help="benefit predictors to compute in this run, comma-separated, or 'all' (dabench list benefit_predictors)",
+    )
     common_run_args(run)
     add_quiet_flag(run)
     run.set_defaults(func=cmd_run)
@@ -122,6 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         metrics=metrics,
         n_bootstrap=args.n_bootstrap,
+        predictors=tuple(p.strip() for p in args.predictors.split(",") if p.strip()) if args.predictors else (),
     )
     spec = resolve(request, registry)
     data_root = resolve_data_root(args.data_root)
@@ -238,6 +243,15 @@ def print_record(record: dict[str, Any]) -> None:
         for name, value in record.get("validators", {}).get(domain, {}).items():
             rows.append([domain, f"{name} (validator)", num(value), ""])
     out(tabulate(rows, headers=["domain", "metric", "value", "95% CI"], tablefmt="github", disable_numparse=True))
+    benefit = record.get("benefit_predictors", {})
+    rows = [
+        [domain, name, num(v.get("target_score")), num(v.get("shift_score"))]
+        for domain, values in benefit.get("domains", {}).items()
+        for name, v in values.items()
+    ]
+    if rows:
+        headers = ["domain", "benefit predictor", f"target {benefit.get('estimates', 'score')}", "shift score"]
+        out(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
     timings = record.get("timings", {})
     out(f"time: {timings.get('total_s') or 0:.1f} s (fit {timings.get('fit_s') or 0:.1f} s)")
 
@@ -288,6 +302,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not remote_device(args):
         resolve_device(args.device)
     out(f"sweep {sweep.name}: {len(sweep.specs)} runs → {args.store}")
+    if sweep.predictors is not None:
+        from dabench.run.benefit_plan import declare
+
+        out(f"benefit-predictor plan declared in {declare(store.root, sweep.predictors)}")
 
     def report(p: Progress) -> None:
         acc = p.outcome.record.get("metrics", {}).get("target", {}).get("accuracy", {}).get("value")

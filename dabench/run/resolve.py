@@ -41,6 +41,8 @@ class RunRequest:
     da_shift: str | None = None
     test_intensities: tuple[float, ...] | None = None
     interval: str = "percentile"
+    predictors: tuple[str, ...] = ()
+    """Benefit predictors to compute in the run: names, or ``("all",)`` for every one of the task type."""
 
 
 def parse_set(pairs: Iterable[str]) -> dict[str, str]:
@@ -235,7 +237,29 @@ def resolve(request: RunRequest, registry: Registry) -> RunSpec:
         da_dataset=inputs.da_dataset,
         da_shift=inputs.da_shift,
         test_intensities=inputs.test_intensities,
+        predictors=tuple(registry.ref("benefit_predictor", n) for n in benefit_names(registry, request, dataset)),
     )
+
+
+def benefit_names(registry: Registry, request: RunRequest, dataset: DatasetSpec) -> tuple[str, ...]:
+    """The benefit predictors a request names, checked against the dataset's task type; ``all`` expands to every
+    installed one of that type (sorted), so the run key lists exactly what was computed."""
+    names = list(dict.fromkeys(request.predictors))
+    task_type = dataset.task_type
+    valid = [p.name for p in registry.benefit_predictors if task_type in p.task_types]
+    if "all" in names:
+        others = [n for n in names if n != "all"]
+        if others:
+            raise SpecError(f"predictors 'all' already names every predictor; drop {', '.join(others)}.")
+        return tuple(valid)
+    for name in names:
+        spec = registry.benefit_predictors.get(name)  # unknown: "did you mean", valid names
+        if task_type not in spec.task_types:
+            raise SpecError(
+                f"benefit predictor {name!r} is for {', '.join(spec.task_types)} tasks; dataset {dataset.name!r} is "
+                f"{task_type}. Predictors for {task_type}: {', '.join(valid) or '(none)'}."
+            )
+    return tuple(sorted(names))
 
 
 def check_task_types(registry: Registry, dataset: DatasetSpec, metrics: Iterable[str], target: str | None) -> None:

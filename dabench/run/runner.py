@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from dabench.builtins.validators import is_collapsed
+from dabench.data import LabeledSplit
 from dabench.errors import RunDiverged
 from dabench.nn.training import fast_path_usage
 from dabench.registry import Registry
@@ -57,13 +58,17 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     diagnostics: dict[str, dict[str, float]] = field(default_factory=dict)
+    benefit_predictors: dict[str, Any] = field(default_factory=dict)
+    """Benefit predictors' outputs (:mod:`dabench.run.benefit`) when the spec names any."""
     examples: Examples | None = None
     """Not recorded: a few test images, masks and predictions for a picture (``run(..., examples=k)``)."""
     error: str | None = None
     created: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
 
     def to_record(self) -> dict[str, Any]:
-        extra = {"diagnostics": self.diagnostics} if self.diagnostics else {}
+        extra: dict[str, Any] = {"diagnostics": self.diagnostics} if self.diagnostics else {}
+        if self.benefit_predictors:
+            extra["benefit_predictors"] = self.benefit_predictors
         return {
             **extra,
             "key": self.key,
@@ -131,6 +136,7 @@ def evaluate(
     seeds: Seeds,
     *,
     examples: int = 0,
+    forward: Callable[[str, Predictor, LabeledSplit], tuple[torch.Tensor, np.ndarray | None]] | None = None,
 ) -> tuple[dict[str, dict[str, Estimate]], dict[str, dict[str, float]], dict[str, int], Examples | None]:
     """Every metric (with its bootstrap interval) and every validator on every test domain; test domains are built
     one at a time, so a grid of shifted test sets never sits in memory at once. The primary metric (the spec's
@@ -138,7 +144,9 @@ def evaluate(
     seed and the domain only, so runs of other methods with that seed share those resamples (paired ranking).
     A predictor with ``for_domain`` (:class:`~dabench.specs.DomainPredictor`, e.g. AdaBN's per-domain statistics)
     scores each domain with ``predictor.for_domain(domain, images)``; it sees the domain's images, never labels.
-    With ``examples`` > 0 (segmentation), the first images of :func:`example_domain` are kept for a picture."""
+    With ``examples`` > 0 (segmentation), the first images of :func:`example_domain` are kept for a picture.
+    ``forward(domain, scorer, split)``, when given, replaces :func:`predict` for each test split (the run's benefit
+    predictors ride on the evaluation's forward passes)."""
     metrics: dict[str, dict[str, Estimate]] = {}
     shown: Examples | None = None
     shown_domain = example_domain(tests) if examples > 0 else None
@@ -149,7 +157,7 @@ def evaluate(
         sizes[f"test_{domain}"] = len(split)
         for_domain = getattr(predictor, "for_domain", None)
         scorer: Predictor = for_domain(domain, split.images) if callable(for_domain) else predictor
-        logits, features = predict(scorer, split.images)
+        logits, features = predict(scorer, split.images) if forward is None else forward(domain, scorer, split)
         if not bool(torch.isfinite(logits).all()):  # backstop for methods whose training loop does not check
             raise RunDiverged(f"non-finite outputs on test domain {domain!r}")
         if domain == shown_domain and logits.ndim == 4:
@@ -199,6 +207,34 @@ def run_validators(probs: np.ndarray, features: np.ndarray | None, registry: Reg
     return scores
 
 
+def _benefit(
+    spec: RunSpec,
+    registry: Registry,
+    predictor: Predictor,
+    task: Any,
+    tests: TestDomains,
+    seeds: Seeds,
+    device: torch.device,
+) -> Any:
+    """The run's :class:`~dabench.run.benefit.BenefitRun`, prepared (None when the spec names no predictors)."""
+    if not spec.predictors:
+        return None
+    from dabench.run.benefit import BenefitRun
+
+    def fit_peer() -> Predictor:
+        method = registry.methods.get(spec.method.name).build(spec.params)
+        return method.fit(task, seeds=seeds.child("peer"), device=device)
+
+    benefit = BenefitRun(
+        spec=spec, registry=registry, predictor=predictor, task=task, seeds=seeds.child("predictors"), fit_peer=fit_peer
+    )
+    if "source" not in tests:
+        benefit.skipped = {ref.name: "the protocol has no 'source' test domain" for ref in spec.predictors}
+        return benefit
+    benefit.prepare()
+    return benefit
+
+
 def run(
     spec: RunSpec, registry: Registry, *, data_root: Path | None = None, device: str = "cpu", examples: int = 0
 ) -> RunResult:
@@ -219,11 +255,18 @@ def run(
         fit_started = time.perf_counter()
         predictor = method.fit(task, seeds=seeds.child("method"), device=torch_device)
         result.timings["fit_s"] = time.perf_counter() - fit_started
+        benefit = _benefit(spec, registry, predictor, task, tests, seeds, torch_device)
         eval_started = time.perf_counter()
         result.metrics, result.validators, test_sizes, result.examples = evaluate(
-            predictor, tests, spec, registry, seeds, examples=examples
+            predictor, tests, spec, registry, seeds, examples=examples, forward=benefit and benefit.forward
         )
         result.timings["evaluate_s"] = time.perf_counter() - eval_started
+        if benefit is not None:
+            from dabench.run.benefit import timings as benefit_timings
+
+            result.benefit_predictors = benefit.record()
+            result.timings.update(benefit_timings(benefit))
+            result.timings["evaluate_s"] -= benefit.seconds  # its forward passes ran inside evaluate
         if protocol.diagnostics and "source" in tests:
             from dabench.run.diagnostics import diagnose
 

@@ -21,6 +21,10 @@ File format::
     n_bootstrap = 1000           # integer >= 0 (0: no intervals); default 1000
     metrics = ["accuracy"]       # non-empty list; default: every metric of the task type
     interval = "percentile"      # "percentile" (default) or "bca"
+    [predictors]                 # optional: benefit predictors and their held-out validation, declared up front
+    compute = ["all"]            # computed in the source-only runs; see dabench.run.benefit_plan for every key
+    method = ["adabn"]
+    validation = ["leave_one_shift_family_out"]
     [resources]                  # optional: what one SLURM array task asks for (dabench sweep --executor slurm)
     partition = "gpu"            # string; default: the cluster's default partition
     time = 60                    # minutes, integer >= 1; default 60
@@ -54,11 +58,12 @@ from typing import Any
 
 from dabench.errors import DabenchError, SpecError, closest_name, did_you_mean
 from dabench.registry import Registry
+from dabench.run.benefit_plan import BenefitPlan, parse_plan
 from dabench.run.resolve import RunRequest, check_param, dataset_ref, parse_shift_chain, resolve
 from dabench.run.resources import ResourceError, SweepResources, parse_resources
 from dabench.runspec import RunSpec
 
-TOP_KEYS = ("name", "grid", "params", "options", "resources")
+TOP_KEYS = ("name", "grid", "params", "options", "resources", "predictors")
 GRID_KEYS = ("method", "dataset", "target", "shift", "seed", "params", "da_dataset", "da_shift")
 OPTION_KEYS = ("protocol", "n_bootstrap", "metrics", "interval", "test_intensities")
 INTERVALS = ("percentile", "bca")
@@ -77,6 +82,8 @@ class Sweep:
     name: str
     specs: tuple[RunSpec, ...]
     resources: SweepResources = field(default_factory=SweepResources)
+    predictors: BenefitPlan | None = None
+    """The ``[predictors]`` plan (:mod:`dabench.run.benefit_plan`), when the file declares one."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,15 @@ def load_sweep(path: Path, registry: Registry) -> Sweep:
     specs = tuple(expand(data, registry, str(path)))
     methods = list(dict.fromkeys(spec.method.name for spec in specs))
     resources = _resources(file, data.get("resources", {}), methods, registry)
-    return Sweep(name=data.get("name", path.stem), specs=specs, resources=resources)
+    plan = _plan(file, data, methods)
+    return Sweep(name=data.get("name", path.stem), specs=specs, resources=resources, predictors=plan)
+
+
+def _plan(file: _File, data: Mapping[str, Any], methods: Sequence[str]) -> BenefitPlan | None:
+    if "predictors" not in data:
+        return None
+    with file.at("predictors"):
+        return parse_plan(_table(file, "predictors", data["predictors"]), methods)
 
 
 def expand(data: Mapping[str, Any], registry: Registry, where: str = "sweep") -> Iterator[RunSpec]:
@@ -153,9 +168,10 @@ def expand(data: Mapping[str, Any], registry: Registry, where: str = "sweep") ->
     fixed = _table(file, "params", data.get("params", {}))
     _check_fixed(file, fixed, [g.methods for g in grids], registry)
     _resources(file, data.get("resources", {}), [m for g in grids for m in g.methods], registry)
+    plan = _plan(file, data, list(dict.fromkeys(m for g in grids for m in g.methods)))
     seen: set[str] = set()
     for grid in grids:
-        for spec in _expand_grid(file, grid, fixed, options, registry):
+        for spec in _expand_grid(file, grid, fixed, options, registry, plan):
             if spec.key() not in seen:
                 seen.add(spec.key())
                 yield spec
@@ -396,7 +412,12 @@ def _params_for(method: str, defaults: Mapping[str, Any], fixed: Mapping[str, An
 
 
 def _expand_grid(
-    file: _File, grid: _Grid, fixed: Mapping[str, Any], options: _Options, registry: Registry
+    file: _File,
+    grid: _Grid,
+    fixed: Mapping[str, Any],
+    options: _Options,
+    registry: Registry,
+    plan: BenefitPlan | None = None,
 ) -> Iterator[RunSpec]:
     axes = grid.axes
     axis_points = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())] or [{}]
@@ -425,6 +446,7 @@ def _expand_grid(
             da_dataset=da_dataset,
             da_shift=da_shift,
             test_intensities=options.test_intensities,
+            predictors=plan.compute if plan is not None and method in plan.on else (),
         )
         point = ", ".join(f"{k} {v!r}" for k, v in (("method", method), ("dataset", dataset), ("shift", shift)))
         with file.at(f"{grid.path} ({point})"):

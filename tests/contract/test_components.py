@@ -55,6 +55,17 @@ def test_validator_contract(name: str) -> None:
     testing.check_validator(REGISTRY.validators.get(name))
 
 
+@pytest.mark.parametrize("name", REGISTRY.benefit_predictors.names())
+def test_benefit_predictor_contract(name: str) -> None:
+    testing.check_benefit_predictor(REGISTRY.benefit_predictors.get(name))
+
+
+def test_every_built_in_benefit_predictor_is_registered() -> None:
+    names = set(REGISTRY.benefit_predictors.names())
+    assert {"atc_mc", "atc_ne", "doc", "average_confidence", "cot", "mano", "nuclear_norm", "agreement"} <= names
+    assert {"latent_w2_gaussian", "pixel_mean_diff", "degradation"} <= names
+
+
 def tiny_mask_folder(root: Path, n: int = 6, size: int = 12) -> Path:
     """``images/*.png`` + ``masks/*.png`` (0/255 discs) for the ``maskfolder`` loader."""
     from PIL import Image

@@ -120,3 +120,23 @@ def test_notes_quote_only_numbers_the_published_files_contain() -> None:
     assert quoted, "the commentary quotes no numbers: the pattern no longer matches the notes"
     missing = sorted(n for n in quoted if n not in published)
     assert not missing, f"NOTES.md quotes {missing}, which no generated leaderboard or analysis contains"
+
+
+PREDICTOR_BOARDS = sorted((REPO / "leaderboards" / "predictors").glob("*/leaderboard.md"))
+
+
+@pytest.mark.parametrize("board", PREDICTOR_BOARDS, ids=lambda p: p.parent.name)
+def test_predictor_evaluation_regenerates(board: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A published benefit-predictor evaluation (leaderboard and ``evaluation.json``) regenerates from its stores."""
+    argv = regenerate_command(board)
+    committed_out = argv[argv.index("--out") + 1]
+    argv[argv.index("--out") + 1] = str(tmp_path)
+    monkeypatch.chdir(REPO)
+    assert main(argv) == 0
+    text = (tmp_path / "leaderboard.md").read_text().replace(shlex.quote(str(tmp_path)), committed_out)
+    differences = compare_markdown(board.read_text(), text)
+    assert not differences, _report(str(board.relative_to(REPO)), differences)
+    committed = json.loads((board.parent / "evaluation.json").read_text())
+    regenerated = json.loads((tmp_path / "evaluation.json").read_text().replace(str(tmp_path), committed_out))
+    differences = compare_json(committed, regenerated, significant_digits=SIGNIFICANT_DIGITS)
+    assert not differences, _report(f"{board.parent.relative_to(REPO)}/evaluation.json", differences)

@@ -1,0 +1,1 @@
+"""Benefit predictors: built-ins and their held-out evaluation."""
