@@ -1,8 +1,8 @@
 """dabench: a plugin-based benchmark for domain adaptation under data shift.
 
 The public API for plugin authors is everything in ``__all__`` plus :mod:`dabench.testing` (contract kit),
-:mod:`dabench.nn.models` and :mod:`dabench.nn.training` (reusable torch building blocks; import them lazily, inside
-``build``/``fit``). Importing ``dabench`` itself does not import torch.
+:mod:`dabench.nn.models`, :mod:`dabench.nn.resnet` and :mod:`dabench.nn.training` (reusable torch building blocks;
+import them lazily, inside ``build``/``fit``). Importing ``dabench`` itself does not import torch.
 """
 
 from __future__ import annotations

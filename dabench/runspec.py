@@ -76,6 +76,9 @@ class RunSpec:
     interval: str = "percentile"
     predictors: tuple[ComponentRef, ...] = ()
     """Benefit predictors computed in the run (``benefit_predictors`` of the record); in the key only when set."""
+    checkpoint_every: int = 0
+    """Keep the model of every k-th epoch for model selection (``checkpoints`` of the record); 0: none. In the key
+    only when set."""
 
     def canonical(self) -> dict[str, Any]:
         """The JSON-able dict that is hashed into the key (and stored in the record).
@@ -93,6 +96,8 @@ class RunSpec:
             extra["interval"] = self.interval
         if self.predictors:
             extra["predictors"] = [_ref(p) for p in self.predictors]
+        if self.checkpoint_every:
+            extra["checkpoint_every"] = self.checkpoint_every
         if self.protocol_version != "1":  # a protocol whose data handling changed gets new keys (v1 keys unchanged)
             extra["protocol_version"] = self.protocol_version
         return extra | {
@@ -102,7 +107,7 @@ class RunSpec:
             "target": _ref(self.target) if self.target else None,
             "shift": [s.canonical() for s in self.shift],
             "metrics": [_ref(m) for m in self.metrics],
-            "params": {k: self.params[k] for k in sorted(self.params)},
+            "params": {k: self.params[k] for k in sorted(self.params) if not _neutral(k, self.params[k])},
             "protocol": self.protocol,
             "seed": self.seed,
             "n_bootstrap": self.n_bootstrap,
@@ -161,8 +166,16 @@ class RunSpec:
             test_intensities=tuple(data.get("test_intensities", ())),
             interval=data.get("interval", "percentile"),
             predictors=tuple(r for r in (ref(p) for p in data.get("predictors", ())) if r is not None),
+            checkpoint_every=int(data.get("checkpoint_every", 0)),
             n_bootstrap=data.get("n_bootstrap", 1000),
         )
+
+
+def _neutral(name: str, value: Any) -> bool:
+    """Whether ``name=value`` is a key-neutral default (:data:`dabench.nn.hyperparams.KEY_NEUTRAL`)."""
+    from dabench.nn.hyperparams import KEY_NEUTRAL
+
+    return name in KEY_NEUTRAL and value == KEY_NEUTRAL[name]
 
 
 def _ref(ref: ComponentRef) -> dict[str, Any]:

@@ -16,6 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     board.add_argument("--store", type=Path, default=Path("runs"))
     board.add_argument("--out", type=Path, help="write to this file (default: print)")
     board.add_argument("--title", default="dabench leaderboard")
+    board.add_argument(
+        "--selection",
+        help="model-selection rules shown side by side for runs with checkpoints, e.g. last,snd,entropy,ensv,oracle",
+    )
 
     analyze = sub.add_parser(
         "analyze", help="run every analysis that applies to a store's records (tables, fits, figures)"
@@ -43,6 +47,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         command += " --out " + shlex.quote(str(args.out))
     if args.title != "dabench leaderboard":
         command += " --title " + shlex.quote(args.title)
+    rules = [r.strip() for r in args.selection.split(",") if r.strip()] if args.selection else []
+    validators = {v.name: v.higher_is_better for v in registry.validators}
+    if rules:
+        from dabench.run.selection import rules_valid
+
+        rules_valid(rules, validators)
+        command += " --selection " + shlex.quote(",".join(rules))
     scan = ResultStore(args.store).scan()
     unreadable = [_relative(path, args.store) for path in scan.unreadable]
     text = leaderboard.render(
@@ -55,6 +66,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         unreadable=unreadable,
         protocols={p.name: p.description for p in registry.protocols},
     )
+    if rules:
+        from dabench.report.selection_table import render_selection
+
+        section = render_selection(scan.records, rules, validators=validators, higher_is_better=directions)
+        text = text.rstrip("\n") + "\n\n" + (section or "No record kept checkpoints (run with --checkpoint-every).\n")
     if unreadable:
         from dabench.cli.common import err
 

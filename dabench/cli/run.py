@@ -53,6 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--examples-count", type=positive, default=4, help="images in the --examples grid (default 4)")
     run.add_argument(
+        "--checkpoint-every",
+        type=count,
+        default=0,
+        metavar="K",
+        help="keep every K-th epoch's model and score it for model selection (record 'checkpoints'; 0: none)",
+    )
+    run.add_argument(
         "--predictors",
         help="benefit predictors to compute in this run, comma-separated, or 'all' (dabench list benefit_predictors)",
     )
@@ -127,6 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         metrics=metrics,
         n_bootstrap=args.n_bootstrap,
         predictors=tuple(p.strip() for p in args.predictors.split(",") if p.strip()) if args.predictors else (),
+        checkpoint_every=args.checkpoint_every,
     )
     spec = resolve(request, registry)
     data_root = resolve_data_root(args.data_root)

@@ -93,8 +93,20 @@ TRAINING_DEFAULTS: MappingProxyType[str, Any] = MappingProxyType(
         "lr_beta": 0.75,
         "width": 32,
         "hidden": 100,
+        "backbone": "lenet",
+        "backbone_weights": "",
     }
 )
+
+KEY_NEUTRAL: MappingProxyType[str, Any] = MappingProxyType({"backbone": "lenet", "backbone_weights": ""})
+"""Parameters added after runs were published, at the values that reproduce those runs: a run spec leaves a
+parameter out of its key while it has this value (``RunSpec.canonical``), so adding one moves no committed key.
+``backbone``: the classification network of every method built on :func:`dabench.nn.training.build_classifier`
+(``lenet``, or ``resnet18``: torchvision's ResNet-18 from scratch, :mod:`dabench.nn.resnet`); ``backbone_weights``:
+a local state-dict file for it (nothing is downloaded)."""
+
+PARAM_CHOICES: MappingProxyType[str, tuple[str, ...]] = MappingProxyType({"backbone": ("lenet", "resnet18")})
+"""The valid values of the string parameters that have a fixed set of them."""
 
 #: The valid range of every :data:`TRAINING_DEFAULTS` entry; methods built on the shared defaults declare these.
 TRAINING_RANGES: MappingProxyType[str, ParamRange] = MappingProxyType(

@@ -38,6 +38,9 @@ from torch import nn
 
 from dabench.data import AdaptationTask
 from dabench.errors import RunDiverged
+from dabench.nn.checkpoints import offer_checkpoint as offer_checkpoint  # re-exported: the checkpoint API
+from dabench.nn.checkpoints import offer_predictor as offer_predictor
+from dabench.nn.checkpoints import wants_checkpoint as wants_checkpoint
 from dabench.nn.features import extract_features
 from dabench.nn.models import FeatureClassifier, init_parameters, lenet
 from dabench.nn.unet import unet_for
@@ -83,8 +86,20 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 
 def build_classifier(task: AdaptationTask, params: Mapping[str, Any], seeds: Seeds) -> FeatureClassifier:
-    """The default LeNet-size network for ``task``, initialised from the ``init`` seed."""
+    """The classification network for ``task``, initialised from the ``init`` seed: the LeNet (``width``,
+    ``hidden``), or with ``backbone=resnet18`` torchvision's ResNet-18 from scratch (optionally loaded from
+    ``backbone_weights``, a local state dict) with a linear head. Records older than ``backbone`` have none: LeNet."""
     channels, h, w = task.input_shape
+    if params.get("backbone", "lenet") == "resnet18":
+        from dabench.nn.resnet import resnet18_classifier
+
+        return resnet18_classifier(
+            channels,
+            task.num_classes,
+            weights=str(params.get("backbone_weights", "")),
+            seed=seeds.int("init"),
+            head_seed=seeds.int("init/head"),
+        )
     model = lenet(channels, task.num_classes, (h, w), width=int(params["width"]), hidden=int(params["hidden"]))
     init_parameters(model, seeds.torch("init"))
     return model
@@ -341,6 +356,7 @@ class SupervisedTraining:
         loss_fn = nn.CrossEntropyLoss()
         guard = DivergenceGuard(total)
         progress = EpochProgress(total, int(p["epochs"]))
+        per_epoch = steps_per_epoch(len(x), int(p["batch_size"]))
         model.train()
         for step in range(total):
             set_lr(optimizer, ganin_lr(p["lr"], step / total, p["lr_alpha"], p["lr_beta"]))
@@ -352,5 +368,9 @@ class SupervisedTraining:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if (step + 1) % per_epoch == 0 and wants_checkpoint((step + 1) // per_epoch):
+                guard.finish(model)  # a kept checkpoint must be finite
+                offer_checkpoint((step + 1) // per_epoch, model, device)
+                model.train()
         guard.finish(model)
         return ModelPredictor(model, device)

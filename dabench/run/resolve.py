@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dabench.errors import SpecError, did_you_mean
-from dabench.nn.hyperparams import ParamRange
+from dabench.nn.hyperparams import PARAM_CHOICES, ParamRange
 from dabench.registry import Registry
 from dabench.runspec import ComponentRef, RunSpec, ShiftStep
 from dabench.specs import DatasetSpec, MethodSpec
@@ -43,6 +44,8 @@ class RunRequest:
     interval: str = "percentile"
     predictors: tuple[str, ...] = ()
     """Benefit predictors to compute in the run: names, or ``("all",)`` for every one of the task type."""
+    checkpoint_every: int = 0
+    """Keep every k-th epoch's model for model selection (0: none)."""
 
 
 def parse_set(pairs: Iterable[str]) -> dict[str, str]:
@@ -131,6 +134,17 @@ def resolve_params(
                 f"Valid parameters: {valid}."
             )
         resolved[key] = coerce(key, value, defaults[key])
+    for key, choices in PARAM_CHOICES.items():
+        if key in resolved and resolved[key] not in choices:
+            raise SpecError(
+                f"method {method!r}: {key}={resolved[key]!r} is not valid; use one of {', '.join(choices)} "
+                f"(e.g. --set {key}={choices[-1]})."
+            )
+    if resolved.get("backbone_weights") and not Path(str(resolved["backbone_weights"])).is_file():
+        raise SpecError(
+            f"backbone_weights={resolved['backbone_weights']!r} is not a file: give the path of a local state dict "
+            "(torchvision's resnet18 key names); nothing is downloaded."
+        )
     if spec is not None:
         for key, value in resolved.items():
             check_range(spec, key, value)
@@ -211,6 +225,11 @@ def resolve(request: RunRequest, registry: Registry) -> RunSpec:
             f"n_bootstrap {request.n_bootstrap} is negative: give the number of bootstrap replicates, 0 (no "
             "intervals) or more (e.g. --n-bootstrap 1000)."
         )
+    if request.checkpoint_every < 0:
+        raise SpecError(
+            f"checkpoint_every {request.checkpoint_every} is negative: give k >= 1 to keep every k-th epoch's model "
+            "for model selection (e.g. --checkpoint-every 5), or 0 for none."
+        )
     inputs = resolve_protocol(protocol, request, registry)
     check_task_types(registry, dataset, request.metrics or (), request.target)
     metric_names = request.metrics or registry.default_metrics(dataset.task_type)
@@ -238,6 +257,7 @@ def resolve(request: RunRequest, registry: Registry) -> RunSpec:
         da_shift=inputs.da_shift,
         test_intensities=inputs.test_intensities,
         predictors=tuple(registry.ref("benefit_predictor", n) for n in benefit_names(registry, request, dataset)),
+        checkpoint_every=request.checkpoint_every,
     )
 
 

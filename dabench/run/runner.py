@@ -60,6 +60,8 @@ class RunResult:
     diagnostics: dict[str, dict[str, float]] = field(default_factory=dict)
     benefit_predictors: dict[str, Any] = field(default_factory=dict)
     """Benefit predictors' outputs (:mod:`dabench.run.benefit`) when the spec names any."""
+    checkpoints: dict[str, Any] = field(default_factory=dict)
+    """Every kept checkpoint scored for model selection (:mod:`dabench.run.selection`) when the spec asks."""
     examples: Examples | None = None
     """Not recorded: a few test images, masks and predictions for a picture (``run(..., examples=k)``)."""
     error: str | None = None
@@ -69,6 +71,8 @@ class RunResult:
         extra: dict[str, Any] = {"diagnostics": self.diagnostics} if self.diagnostics else {}
         if self.benefit_predictors:
             extra["benefit_predictors"] = self.benefit_predictors
+        if self.checkpoints:
+            extra["checkpoints"] = self.checkpoints
         return {
             **extra,
             "key": self.key,
@@ -137,6 +141,7 @@ def evaluate(
     *,
     examples: int = 0,
     forward: Callable[[str, Predictor, LabeledSplit], tuple[torch.Tensor, np.ndarray | None]] | None = None,
+    on_split: Callable[[str, LabeledSplit], None] | None = None,
 ) -> tuple[dict[str, dict[str, Estimate]], dict[str, dict[str, float]], dict[str, int], Examples | None]:
     """Every metric (with its bootstrap interval) and every validator on every test domain; test domains are built
     one at a time, so a grid of shifted test sets never sits in memory at once. The primary metric (the spec's
@@ -146,7 +151,8 @@ def evaluate(
     scores each domain with ``predictor.for_domain(domain, images)``; it sees the domain's images, never labels.
     With ``examples`` > 0 (segmentation), the first images of :func:`example_domain` are kept for a picture.
     ``forward(domain, scorer, split)``, when given, replaces :func:`predict` for each test split (the run's benefit
-    predictors ride on the evaluation's forward passes)."""
+    predictors ride on the evaluation's forward passes); ``on_split(domain, split)`` sees each test split once built
+    (the run's checkpoint scoring)."""
     metrics: dict[str, dict[str, Estimate]] = {}
     shown: Examples | None = None
     shown_domain = example_domain(tests) if examples > 0 else None
@@ -155,6 +161,8 @@ def evaluate(
     for domain, make in tests.items():
         split = make()
         sizes[f"test_{domain}"] = len(split)
+        if on_split is not None:
+            on_split(domain, split)
         for_domain = getattr(predictor, "for_domain", None)
         scorer: Predictor = for_domain(domain, split.images) if callable(for_domain) else predictor
         logits, features = predict(scorer, split.images) if forward is None else forward(domain, scorer, split)
@@ -207,6 +215,34 @@ def run_validators(probs: np.ndarray, features: np.ndarray | None, registry: Reg
     return scores
 
 
+def _collecting(every: int) -> contextlib.AbstractContextManager[Any]:
+    from dabench.nn.checkpoints import collecting
+
+    return collecting(every) if every > 0 else contextlib.nullcontext()
+
+
+def _scoring(spec: RunSpec, registry: Registry, task: Any, seeds: Seeds, kept: Any, predictor: Predictor) -> Any:
+    """The run's :class:`~dabench.run.selection.CheckpointScoring` (None when the spec keeps no checkpoints)."""
+    if spec.checkpoint_every <= 0:
+        return None
+    from dabench.run.selection import FINAL, CheckpointScoring
+
+    convert = getattr(predictor, "from_checkpoint", None)
+    if callable(convert):  # a method whose model is more than the trained network (AdaBN: + per-domain statistics)
+        items = [(c.epoch, convert(c.predictor)) for c in kept.items]
+    elif callable(getattr(predictor, "source_predictor", None)):
+        items = []  # its checkpoints would be unadapted source models, not this method's: score only the final one
+    else:  # the last epoch's copy is the final model itself: score it once, as "final"
+        epochs = spec.params.get("epochs")
+        items = [(c.epoch, c.predictor) for c in kept.items if c.epoch != epochs]
+    candidates = [(f"epoch {epoch}", epoch, checkpoint) for epoch, checkpoint in items]
+    last_epoch = max((epoch for epoch, _ in items), default=0)
+    candidates.append((FINAL, int(spec.params.get("epochs", last_epoch)), predictor))
+    return CheckpointScoring(
+        spec=spec, registry=registry, task=task, seeds=seeds.child("selection"), candidates=candidates
+    )
+
+
 def _benefit(
     spec: RunSpec,
     registry: Registry,
@@ -253,12 +289,21 @@ def run(
         result.timings["prepare_s"] = time.perf_counter() - started
         method = registry.methods.get(spec.method.name).build(spec.params)
         fit_started = time.perf_counter()
-        predictor = method.fit(task, seeds=seeds.child("method"), device=torch_device)
+        with _collecting(spec.checkpoint_every) as kept:
+            predictor = method.fit(task, seeds=seeds.child("method"), device=torch_device)
         result.timings["fit_s"] = time.perf_counter() - fit_started
+        scoring = _scoring(spec, registry, task, seeds, kept, predictor)
         benefit = _benefit(spec, registry, predictor, task, tests, seeds, torch_device)
         eval_started = time.perf_counter()
         result.metrics, result.validators, test_sizes, result.examples = evaluate(
-            predictor, tests, spec, registry, seeds, examples=examples, forward=benefit and benefit.forward
+            predictor,
+            tests,
+            spec,
+            registry,
+            seeds,
+            examples=examples,
+            forward=benefit and benefit.forward,
+            on_split=scoring and scoring.on_split,
         )
         result.timings["evaluate_s"] = time.perf_counter() - eval_started
         if benefit is not None:
@@ -267,6 +312,10 @@ def run(
             result.benefit_predictors = benefit.record()
             result.timings.update(benefit_timings(benefit))
             result.timings["evaluate_s"] -= benefit.seconds  # its forward passes ran inside evaluate
+        if scoring is not None:
+            result.checkpoints = scoring.record()
+            result.timings["checkpoints_s"] = scoring.seconds
+            result.timings["evaluate_s"] -= scoring.seconds
         if protocol.diagnostics and "source" in tests:
             from dabench.run.diagnostics import diagnose
 

@@ -21,6 +21,7 @@ File format::
     n_bootstrap = 1000           # integer >= 0 (0: no intervals); default 1000
     metrics = ["accuracy"]       # non-empty list; default: every metric of the task type
     interval = "percentile"      # "percentile" (default) or "bca"
+    checkpoint_every = 0         # keep every k-th epoch's model for model selection (dabench.run.selection); 0: none
     [predictors]                 # optional: benefit predictors and their held-out validation, declared up front
     compute = ["all"]            # computed in the source-only runs; see dabench.run.benefit_plan for every key
     method = ["adabn"]
@@ -65,7 +66,7 @@ from dabench.runspec import RunSpec
 
 TOP_KEYS = ("name", "grid", "params", "options", "resources", "predictors")
 GRID_KEYS = ("method", "dataset", "target", "shift", "seed", "params", "da_dataset", "da_shift")
-OPTION_KEYS = ("protocol", "n_bootstrap", "metrics", "interval", "test_intensities")
+OPTION_KEYS = ("protocol", "n_bootstrap", "metrics", "interval", "test_intensities", "checkpoint_every")
 INTERVALS = ("percentile", "bca")
 NEEDS_GRID = (
     'a sweep file needs a [grid] table with at least `method`, e.g. [grid] method = ["source_only"] '
@@ -93,6 +94,7 @@ class _Options:
     metrics: tuple[str, ...] | None = None
     interval: str = "percentile"
     test_intensities: tuple[float, ...] | None = None
+    checkpoint_every: int = 0
 
 
 @dataclass(frozen=True)
@@ -285,7 +287,14 @@ def _options(file: _File, table: Mapping[str, Any], registry: Registry) -> _Opti
             raise file.error(
                 "options.test_intensities", f"must be a non-empty list of numbers, e.g. [0, 0.5, 1]; {wrong}."
             )
+    every = table.get("checkpoint_every", 0)
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise file.error(
+            "options.checkpoint_every",
+            f"must be an integer >= 0 (keep every k-th epoch's model for selection; 0: none); got {_show(every)}.",
+        )
     return _Options(
+        checkpoint_every=every,
         protocol=protocol,
         n_bootstrap=n_bootstrap,
         metrics=tuple(metrics) if metrics is not None else None,
@@ -447,6 +456,7 @@ def _expand_grid(
             da_shift=da_shift,
             test_intensities=options.test_intensities,
             predictors=plan.compute if plan is not None and method in plan.on else (),
+            checkpoint_every=options.checkpoint_every,
         )
         point = ", ".join(f"{k} {v!r}" for k, v in (("method", method), ("dataset", dataset), ("shift", shift)))
         with file.at(f"{grid.path} ({point})"):

@@ -18,6 +18,7 @@ PUBLIC_MODULES = {
     "dabench.nn.models",
     "dabench.nn.training",
     "dabench.nn.hyperparams",
+    "dabench.nn.resnet",
     # the building blocks a study plugin (protocol + analysis) reuses
     "dabench.run.protocols",
     "dabench.stats.fitting",
@@ -94,7 +95,8 @@ def test_plugin_entry_modules_are_cheap() -> None:
     import sys
 
     code = (
-        "import sys, dabench.builtins, dabench_dann, dabench_adabn, dabench_datasets, dabench_dann_study; "
+        "import sys, dabench.builtins, dabench_dann, dabench_adabn, dabench_datasets, dabench_dann_study, dabench_mdd, "
+        "dabench_bn_study, dabench.predictors.builtin; "
         "heavy = [m for m in ('torch', 'torchvision', 'ot', 'PIL', 'sklearn', 'matplotlib') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

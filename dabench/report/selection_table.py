@@ -1,0 +1,85 @@
+"""The model-selection table of a leaderboard: for each configuration, the primary metric of the checkpoint every
+selection rule picks (mean over seeds) and its gap to the oracle pick (selected − oracle, what a validator costs),
+side by side; the oracle column is labelled as using target labels and is never a headline.
+
+Values are the records' checkpoint scores (:mod:`dabench.run.selection`: a seeded subsample of the test domain,
+the same images for every checkpoint), so ``last`` here can differ from the leaderboard's full-test-set value in
+the last digits.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from tabulate import tabulate
+
+from dabench.report.leaderboard_rows import config_key, setting_of
+from dabench.report.markdown import escape_inline
+from dabench.run.selection import ORACLE, select
+
+
+def _label(record: Mapping[str, Any]) -> str:
+    spec = record["spec"]
+    _, dataset, target, shift = setting_of(record)
+    params = ", ".join(f"{k}={v}" for k, v in sorted(spec["params"].items()) if k in ("lambda_max", "estimator"))
+    where = f"{dataset} → {target if target != '-' else dataset}, shift {shift}"
+    return f"{spec['method']['name']}{f' ({params})' if params else ''} — {where}"
+
+
+def render_selection(
+    records: Sequence[Mapping[str, Any]],
+    rules: Sequence[str],
+    *,
+    validators: Mapping[str, bool],
+    higher_is_better: Mapping[str, bool],
+    domain: str = "target",
+) -> str:
+    """The markdown section (empty when no record kept checkpoints)."""
+    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for record in records:
+        if record.get("status") == "ok" and (record.get("checkpoints") or {}).get("entries"):
+            groups[config_key(record)].append(record)
+    if not groups:
+        return ""
+    shown = [r for r in rules if r != ORACLE]
+    rows, notes = [], []
+    metric = ""
+    for key in sorted(groups, key=lambda k: _label(groups[k][0])):
+        members = sorted(groups[key], key=lambda r: r["spec"]["seed"])
+        metric = members[0]["spec"]["metrics"][0]["name"]
+        up = higher_is_better.get(metric, True)
+        picks = {
+            rule: [select(r, rule, validators=validators, domain=domain, higher_is_better=up) for r in members]
+            for rule in [*shown, ORACLE]
+        }
+        if any(p is None for p in picks[ORACLE]):
+            continue
+        oracle = np.array([float(p.estimate["value"]) for p in picks[ORACLE] if p is not None])
+        cells = []
+        for rule in shown:
+            values = np.array([float(p.estimate["value"]) for p in picks[rule] if p is not None])
+            gap = values - oracle
+            cells.append(f"{values.mean():.3f} ({gap.mean():+.3f})")
+            notes += [
+                f"{_label(members[0])}, seed {r['spec']['seed']}: {p.note}"
+                for r, p in zip(members, picks[rule], strict=True)
+                if p is not None and p.note
+            ]
+        rows.append([escape_inline(_label(members[0])), len(members), *cells, f"{oracle.mean():.3f}"])
+    headers = ["configuration", "seeds", *(f"{rule} (gap)" for rule in shown), "oracle (target labels)"]
+    lines = [
+        f"## Model selection on `{domain}` ({metric})",
+        "",
+        "Each cell: the mean over seeds of the primary metric of the checkpoint the rule picks, and in brackets its "
+        "mean gap to the oracle pick (selected − oracle: what the rule costs). Validators are computed on the "
+        "domain's unlabelled images; collapsed checkpoints are skipped (a rule that finds none falls back to "
+        "`last`). The oracle picks with the target labels — a ceiling, not a method.",
+        "",
+        tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
+    ]
+    if notes:
+        lines += ["", *(f"- {escape_inline(n)}" for n in sorted(set(notes)))]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,132 @@
+"""Model selection over checkpoints (``dabench.nn.checkpoints``, ``dabench.run.selection``): what a run keeps, how
+each rule picks, and the leaderboard's side-by-side table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dabench.errors import SpecError
+from dabench.report.selection_table import render_selection
+from dabench.run.resolve import RunRequest, resolve
+from dabench.run.runner import run
+from dabench.run.selection import rules_valid, select
+from dabench.runspec import RunSpec
+
+VALIDATORS = {"snd": True, "entropy": False}
+
+
+def request(**kw: Any) -> RunRequest:
+    base: dict[str, Any] = {
+        "method": "source_only",
+        "dataset": "digits",
+        "shift": "gaussian_noise:0.3",
+        "params": {"epochs": 4},
+        "n_bootstrap": 50,
+        "metrics": ("accuracy",),
+    }
+    return RunRequest(**(base | kw))
+
+
+def test_a_run_keeps_and_scores_every_kth_epoch(registry: Any) -> None:
+    spec = resolve(request(checkpoint_every=2), registry)
+    assert (
+        spec.canonical()["checkpoint_every"] == 2 and "checkpoint_every" not in resolve(request(), registry).canonical()
+    )
+    assert RunSpec.from_canonical(spec.canonical()).key() == spec.key()
+    record = run(spec, registry).to_record()
+    entries = record["checkpoints"]["entries"]
+    assert [(e["label"], e["epoch"]) for e in entries] == [("epoch 2", 2), ("final", 4)]  # epoch 4 is the final model
+    assert all(set(e["domains"]) == {"target"} for e in entries)  # selection is about the target, not the source
+    final = entries[-1]["domains"]["target"]
+    assert {"snd", "entropy", "ensv", "collapsed"} <= set(final["validators"])
+    assert record["timings"]["checkpoints_s"] > 0
+    again = run(spec, registry).to_record()["checkpoints"]
+    assert again == record["checkpoints"]  # the same spec and seed give the same scores
+
+
+def test_an_adapting_method_without_from_checkpoint_scores_only_its_final_model(registry: Any) -> None:
+    record = run(resolve(request(method="adabn", checkpoint_every=2), registry), registry).to_record()
+    assert [e["label"] for e in record["checkpoints"]["entries"]] == ["final"]
+
+
+def entry(label: str, epoch: int, acc: float, snd: float, entropy: float, collapsed: float = 0.0) -> dict[str, Any]:
+    validators = {"snd": snd, "entropy": entropy, "ensv": acc, "collapsed": collapsed}
+    metrics = {"accuracy": {"value": acc, "low": acc - 0.01, "high": acc + 0.01}}
+    return {"label": label, "epoch": epoch, "domains": {"target": {"metrics": metrics, "validators": validators}}}
+
+
+def record(entries: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
+    spec = {
+        "method": {"name": "source_only", "version": "1"},
+        "dataset": {"name": "digits", "version": "1"},
+        "target": None,
+        "shift": [{"name": "noise", "version": "1", "intensity": 0.5}],
+        "metrics": [{"name": "accuracy", "version": "1"}],
+        "params": {"epochs": 3},
+        "protocol": "uda",
+        "seed": seed,
+        "n_bootstrap": 10,
+        "schema": 2,
+    }
+    return {"status": "ok", "spec": spec, "checkpoints": {"entries": entries}}
+
+
+RECORD = record(
+    [
+        entry("epoch 1", 1, 0.60, snd=9.0, entropy=0.1, collapsed=1.0),  # best SND and entropy, but collapsed
+        entry("epoch 2", 2, 0.90, snd=3.0, entropy=0.9),
+        entry("epoch 3", 3, 0.80, snd=4.0, entropy=0.5),
+        entry("final", 3, 0.80, snd=4.0, entropy=0.5),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("rule", "label"),
+    [("last", "final"), ("oracle", "epoch 2"), ("snd", "epoch 3"), ("entropy", "epoch 3"), ("ensv", "epoch 2")],
+)
+def test_each_rule_picks_by_its_direction_and_skips_collapsed_checkpoints(rule: str, label: str) -> None:
+    picked = select(RECORD, rule, validators=VALIDATORS)
+    assert picked is not None and picked.label == label and not picked.note
+
+
+def test_a_rule_with_only_collapsed_checkpoints_falls_back_to_last() -> None:
+    collapsed = record([entry("epoch 1", 1, 0.2, 1.0, 1.0, collapsed=1.0), entry("final", 1, 0.2, 1.0, 1.0, 1.0)])
+    picked = select(collapsed, "snd", validators=VALIDATORS)
+    assert picked is not None and picked.label == "final" and "fell back to last" in picked.note
+    assert select({"status": "ok", "spec": RECORD["spec"]}, "snd", validators=VALIDATORS) is None
+
+
+def test_unknown_rules_are_clear_errors() -> None:
+    with pytest.raises(SpecError, match="unknown selection rule 'sdn'; valid rules: last, oracle, ensv, entropy"):
+        rules_valid(["last", "sdn"], VALIDATORS)
+
+
+def test_the_table_shows_every_rule_beside_the_oracle_with_its_gap() -> None:
+    text = render_selection(
+        [RECORD, record(RECORD["checkpoints"]["entries"], seed=1)],
+        ["last", "snd", "oracle"],
+        validators=VALIDATORS,
+        higher_is_better={"accuracy": True},
+    )
+    assert "| last (gap)" in text and "oracle (target labels)" in text
+    assert "| 0.800 (-0.100) | 0.800 (-0.100) | 0.900" in text and "| 2 " in text
+    assert (
+        render_selection([{"status": "ok", "spec": RECORD["spec"]}], ["last"], validators={}, higher_is_better={}) == ""
+    )
+
+
+def test_a_sweep_file_asks_every_run_for_checkpoints(registry: Any) -> None:
+    from dabench.run.sweepfile import expand
+
+    data: dict[str, Any] = {
+        "grid": {"method": ["source_only"], "dataset": ["digits"]},
+        "options": {"checkpoint_every": 2},
+    }
+    assert [s.checkpoint_every for s in expand(data, registry)] == [2]
+    with pytest.raises(SpecError, match=r"options\.checkpoint_every: must be an integer >= 0"):
+        list(expand(data | {"options": {"checkpoint_every": -1}}, registry))
+    with pytest.raises(SpecError, match="checkpoint_every -1 is negative"):
+        resolve(request(checkpoint_every=-1), registry)
