@@ -39,10 +39,16 @@ def render_selection(
 ) -> str:
     """The markdown section (empty when no record kept checkpoints)."""
     groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    single: set[str] = set()
     for record in records:
-        if record.get("status") == "ok" and (record.get("checkpoints") or {}).get("entries"):
+        entries = (record.get("checkpoints") or {}).get("entries") or []
+        if record.get("status") != "ok" or not entries:
+            continue
+        if len(entries) > 1:
             groups[config_key(record)].append(record)
-    if not groups:
+        else:
+            single.add(_label(record))
+    if not groups and not single:
         return ""
     shown = [r for r in rules if r != ORACLE]
     rows, notes = [], []
@@ -80,6 +86,12 @@ def render_selection(
         "",
         tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
     ]
+    if single:
+        lines += [
+            "",
+            "Left out, with only their final model to choose from (the method offers no checkpoints, or adapts at "
+            "test time without `from_checkpoint`): " + "; ".join(escape_inline(s) for s in sorted(single)) + ".",
+        ]
     if notes:
         lines += ["", *(f"- {escape_inline(n)}" for n in sorted(set(notes)))]
     return "\n".join(lines) + "\n"

@@ -228,13 +228,14 @@ def _scoring(spec: RunSpec, registry: Registry, task: Any, seeds: Seeds, kept: A
     from dabench.run.selection import FINAL, CheckpointScoring
 
     convert = getattr(predictor, "from_checkpoint", None)
+    epochs = spec.params.get("epochs")
+    offered = [c for c in kept.items if c.epoch != epochs]  # the last epoch's copy is the final model: scored once
     if callable(convert):  # a method whose model is more than the trained network (AdaBN: + per-domain statistics)
-        items = [(c.epoch, convert(c.predictor)) for c in kept.items]
+        items = [(c.epoch, convert(c.predictor)) for c in offered]
     elif callable(getattr(predictor, "source_predictor", None)):
         items = []  # its checkpoints would be unadapted source models, not this method's: score only the final one
-    else:  # the last epoch's copy is the final model itself: score it once, as "final"
-        epochs = spec.params.get("epochs")
-        items = [(c.epoch, c.predictor) for c in kept.items if c.epoch != epochs]
+    else:
+        items = [(c.epoch, c.predictor) for c in offered]
     candidates = [(f"epoch {epoch}", epoch, checkpoint) for epoch, checkpoint in items]
     last_epoch = max((epoch for epoch, _ in items), default=0)
     candidates.append((FINAL, int(spec.params.get("epochs", last_epoch)), predictor))

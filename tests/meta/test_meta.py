@@ -96,7 +96,7 @@ def test_plugin_entry_modules_are_cheap() -> None:
 
     code = (
         "import sys, dabench.builtins, dabench_dann, dabench_adabn, dabench_datasets, dabench_dann_study, dabench_mdd, "
-        "dabench_bn_study, dabench.predictors.builtin; "
+        "dabench_mdd_study, dabench_bn_study, dabench.predictors.builtin; "
         "heavy = [m for m in ('torch', 'torchvision', 'ot', 'PIL', 'sklearn', 'matplotlib') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

@@ -47,8 +47,20 @@ def test_a_run_keeps_and_scores_every_kth_epoch(registry: Any) -> None:
 
 
 def test_an_adapting_method_without_from_checkpoint_scores_only_its_final_model(registry: Any) -> None:
-    record = run(resolve(request(method="adabn", checkpoint_every=2), registry), registry).to_record()
-    assert [e["label"] for e in record["checkpoints"]["entries"]] == ["final"]
+    from dabench.nn.checkpoints import Checkpoint
+    from dabench.run.runner import _scoring
+    from dabench.seeding import Seeds
+
+    class Adapting:
+        def source_predictor(self) -> Any:
+            return self
+
+    from types import SimpleNamespace
+
+    kept = SimpleNamespace(items=[Checkpoint(epoch=2, predictor=object())])
+    spec = resolve(request(checkpoint_every=2), registry)
+    scoring = _scoring(spec, registry, None, Seeds(0), kept, Adapting())
+    assert [label for label, _, _ in scoring.candidates] == ["final"]
 
 
 def entry(label: str, epoch: int, acc: float, snd: float, entropy: float, collapsed: float = 0.0) -> dict[str, Any]:
@@ -130,3 +142,28 @@ def test_a_sweep_file_asks_every_run_for_checkpoints(registry: Any) -> None:
         list(expand(data | {"options": {"checkpoint_every": -1}}, registry))
     with pytest.raises(SpecError, match="checkpoint_every -1 is negative"):
         resolve(request(checkpoint_every=-1), registry)
+
+
+def test_configurations_with_only_a_final_model_are_named_not_tabled() -> None:
+    only_final = record([entry("final", 3, 0.5, 1.0, 1.0)])
+    only_final["spec"]["method"]["name"] = "majority_class"
+    text = render_selection([RECORD, only_final], ["last", "snd", "oracle"], validators=VALIDATORS, higher_is_better={})
+    assert "Left out, with only their final model" in text and "majority_class" in text.split("Left out")[1]
+    assert "| majority_class" not in text
+
+
+@pytest.mark.parametrize("method", ["dann", "adabn"])
+def test_dann_and_adabn_hand_over_their_own_checkpoints(registry: Any, method: str) -> None:
+    record = run(resolve(request(method=method, checkpoint_every=2), registry), registry).to_record()
+    entries = record["checkpoints"]["entries"]
+    assert [e["label"] for e in entries] == ["epoch 2", "final"]
+    final_score = entries[-1]["domains"]["target"]["metrics"]["accuracy"]["value"]
+    assert 0.0 <= entries[0]["domains"]["target"]["metrics"]["accuracy"]["value"] <= 1.0 and final_score >= 0.0
+
+
+def test_an_adabn_checkpoint_is_scored_adapted_not_as_its_source_model(registry: Any) -> None:
+    source = run(resolve(request(checkpoint_every=2), registry), registry).to_record()["checkpoints"]["entries"][0]
+    adabn = run(resolve(request(method="adabn", checkpoint_every=2), registry), registry).to_record()
+    adapted = adabn["checkpoints"]["entries"][0]
+    assert adapted["epoch"] == source["epoch"] == 2
+    assert adapted["domains"]["target"]["metrics"] != source["domains"]["target"]["metrics"]

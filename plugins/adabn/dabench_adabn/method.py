@@ -98,6 +98,19 @@ class AdaBNPredictor(ModelPredictor):
         """The unadapted model: the source statistics of training (exactly ``source_only``'s predictions)."""
         return self._with_statistics(self.source)
 
+    def from_checkpoint(self, checkpoint: ModelPredictor) -> AdaBNPredictor:
+        """An offered checkpoint of the source training (a frozen copy) as AdaBN: its own source statistics, each
+        domain adapted on first use exactly as the final model is (model selection scores AdaBN, not its source)."""
+        return AdaBNPredictor(
+            checkpoint.model,
+            self.device,
+            source=bn_statistics(checkpoint.model),
+            adapted={},
+            batch_size=self.batch_size,
+            estimator=self.estimator,
+            unlabeled=self.unlabeled,
+        )
+
     def for_domain(self, name: str, images: torch.Tensor) -> ModelPredictor:
         """A predictor for test domain ``name``; its unlabelled test ``images`` are used only for a domain that is
         neither the source nor has unlabelled train data in the task (module docstring)."""

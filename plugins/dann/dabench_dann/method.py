@@ -46,10 +46,12 @@ from dabench.nn.training import (
     build_classifier,
     device_context,
     ganin_lr,
+    offer_checkpoint,
     prepare_model,
     set_lr,
     sgd,
     steps_per_epoch,
+    wants_checkpoint,
 )
 
 BN_MODES = ("per_domain", "joint")
@@ -130,7 +132,8 @@ class DANN:
         domain_batches = [
             iter(IndexBatches(len(x), batch, seeds.torch(f"loader-domain-{i}"), device)) for i, x in enumerate(domains)
         ]
-        total = int(p["epochs"]) * steps_per_epoch(len(xs), batch)
+        per_epoch = steps_per_epoch(len(xs), batch)
+        total = int(p["epochs"]) * per_epoch
         optimizer = sgd(nn.ModuleList([model, discriminator]), p)
         step_fn = DANNStep(
             model,
@@ -153,6 +156,11 @@ class DANN:
                 loss = step_fn(xs[index], ys[index], extra, grl_lambda(progress, p["gamma"], p["lambda_max"]))
             guard.check(loss, step)
             epochs.step(step, loss)
+            epoch = (step + 1) // per_epoch
+            if (step + 1) % per_epoch == 0 and wants_checkpoint(epoch):  # model selection (no-op unless asked)
+                guard.finish(model, discriminator)
+                offer_checkpoint(epoch, model, device)
+                model.train()
         guard.finish(model, discriminator)
         return ModelPredictor(model, device)
 
