@@ -60,7 +60,7 @@ from dabench.nn.training import (
     steps_per_epoch,
     wants_checkpoint,
 )
-from dabench_mdd.augment import PaperAugment
+from dabench_mdd.augment import PAPER_CROP, PAPER_SIZE, PaperAugment
 
 ADVERSARY_WIDTH = 1024  # f′'s hidden layer, as in the MDD reference
 LOG_FLOOR = 1e-6
@@ -98,17 +98,26 @@ def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 class Normalise(nn.Module):
-    """``(x − mean) / std`` per channel, with the statistics as buffers."""
+    """``(x − mean) / std`` per channel, with the statistics as buffers. With ``eval_crop`` (training with the
+    paper's augmentations), an evaluated image is first centre-cropped to the paper's 224/360 of its side and resized
+    back: the training crops (345/360, then 224/345, resized to the input size) show objects at that scale, so the
+    test images must too — without it they are seen 1.6× smaller than in training."""
 
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, *, eval_crop: bool = False) -> None:
         super().__init__()
         self.register_buffer("mean", mean.reshape(1, -1, 1, 1).float().clone())
         self.register_buffer("std", std.reshape(1, -1, 1, 1).float().clone())
+        self.eval_crop = eval_crop
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.eval_crop and not self.training:
+            h, w = x.shape[-2:]
+            ch, cw = max(1, round(h * PAPER_CROP / PAPER_SIZE)), max(1, round(w * PAPER_CROP / PAPER_SIZE))
+            top, left = (h - ch) // 2, (w - cw) // 2
+            x = F.interpolate(x[..., top : top + ch, left : left + cw], size=(h, w), mode="bilinear", antialias=True)
         return (x - self.mean) / self.std
 
 
@@ -170,6 +179,7 @@ class MDDNet(nn.Module):
         bottleneck: int = 1024,
         dropout: float = 0.5,
         dropout_seeds: tuple[int, int] = (0, 1),
+        eval_crop: bool = False,
     ) -> None:
         super().__init__()
         neck = nn.Sequential(
@@ -178,7 +188,7 @@ class MDDNet(nn.Module):
             nn.ReLU(),
             SeededDropout(dropout, dropout_seeds[0]),
         )
-        self.features = nn.Sequential(Normalise(mean, std), backbone, neck)
+        self.features = nn.Sequential(Normalise(mean, std, eval_crop=eval_crop), backbone, neck)
         self.classifier = nn.Linear(bottleneck, num_classes)
         self.adversary = nn.Sequential(
             nn.Linear(bottleneck, ADVERSARY_WIDTH),
@@ -209,6 +219,7 @@ def build_model(task: AdaptationTask, params: Mapping[str, Any], seeds: Seeds) -
         bottleneck=int(params["bottleneck"]),
         dropout=float(params["dropout"]),
         dropout_seeds=(seeds.int("dropout"), seeds.int("dropout-adversary")),
+        eval_crop=bool(params.get("augment", True)),
     )
     heads = nn.ModuleList([model.features[2], model.classifier, model.adversary])
     init_parameters(heads, seeds.torch("init"))

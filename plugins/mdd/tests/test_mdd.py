@@ -307,3 +307,20 @@ def test_offers_a_checkpoint_per_epoch() -> None:
     x = task.unlabeled["target"].images
     assert torch.allclose(kept.items[-1].predictor.predict(x), final.predict(x), atol=1e-6)
     assert not torch.allclose(kept.items[0].predictor.predict(x), final.predict(x), atol=1e-6)
+
+
+def test_evaluated_images_are_cropped_to_the_training_scale() -> None:
+    """Training crops show 224/360 of an image resized to the input size; evaluation must see that scale too."""
+    import torch
+
+    from dabench_mdd.method import Normalise
+
+    x = torch.rand(2, 3, 36, 36, generator=torch.Generator().manual_seed(0))
+    mean, std = torch.zeros(3), torch.ones(3)
+    cropping, plain = Normalise(mean, std, eval_crop=True), Normalise(mean, std)
+    assert torch.equal(cropping.train()(x), x) and torch.equal(plain.eval()(x), x)
+    out = cropping.eval()(x)
+    assert out.shape == x.shape and not torch.allclose(out, x)
+    centre = x[..., 7:29, 7:29]  # round(36 · 224/360) = 22 pixels, centred
+    expected = torch.nn.functional.interpolate(centre, size=(36, 36), mode="bilinear", antialias=True)
+    assert torch.allclose(out, expected)
