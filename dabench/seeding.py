@@ -44,3 +44,14 @@ class Seeds:
         generator = torch.Generator(device=device)
         generator.manual_seed(self.int(label))
         return generator
+
+
+def subsample(seeds: Seeds, n: int, cap: int, label: str) -> torch.Tensor:
+    """Sorted indices of a seeded subsample of ``cap`` of ``n`` items (all of them, in order, when ``n <= cap``):
+    the one rule by which diagnostics, benefit predictors and checkpoint scoring bound their cost."""
+    import numpy as np
+    import torch
+
+    if n <= cap:
+        return torch.arange(n)
+    return torch.from_numpy(np.sort(seeds.numpy(label).choice(n, cap, replace=False)))

@@ -38,7 +38,7 @@ from dabench.errors import DabenchError
 from dabench.registry import Registry
 from dabench.run.diagnostics import unadapted
 from dabench.runspec import RunSpec
-from dabench.seeding import Seeds
+from dabench.seeding import Seeds, subsample
 from dabench.specs import Predictor
 
 MAX_IMAGES = {"classification": 2000, "segmentation": 200}
@@ -93,12 +93,6 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _subsample(n: int, cap: int, seeds: Seeds, label: str) -> torch.Tensor:
-    if n <= cap:
-        return torch.arange(n)
-    return torch.from_numpy(np.sort(seeds.numpy(label).choice(n, cap, replace=False)))
-
-
 @dataclass
 class BenefitRun:
     """Computes a spec's benefit predictors during one run: :meth:`prepare` once (the peer model if needed),
@@ -146,7 +140,7 @@ class BenefitRun:
 
         images = split.images
         model = unadapted(self.predictor, images)
-        idx = _subsample(len(images), self.cap, self.seeds, f"predictors/{domain}")
+        idx = subsample(self.seeds, len(images), self.cap, f"predictors/{domain}")
         evaluation_started = time.perf_counter()  # the evaluation's own pass is not the predictors' cost
         if scorer is model:
             logits, features, latent = _one_pass(model, images)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dabench.seeding import Seeds
+from dabench.seeding import Seeds, subsample
 from dabench.stats import distances
 
 MAX_SAMPLES = 500
@@ -94,12 +94,6 @@ def latent_and_logits(predictor: Any, images: torch.Tensor) -> tuple[np.ndarray 
     return latent_features(predictor, images), predictor.predict(images)
 
 
-def _subsample(n: int, seeds: Seeds, label: str) -> torch.Tensor:
-    if n <= MAX_SAMPLES:
-        return torch.arange(n)
-    return torch.from_numpy(np.sort(seeds.numpy(label).choice(n, MAX_SAMPLES, replace=False)))
-
-
 def mean_entropy(logits: torch.Tensor) -> float:
     """Mean entropy (nats) of the softmax over dimension 1 (classes), over samples and pixels."""
     logp = torch.log_softmax(logits.double(), dim=1)
@@ -126,7 +120,7 @@ def diagnose(
     """``{domain: {diagnostic: value}}`` for every name of ``domains`` that ``unlabeled`` has (see the module
     docstring); ``source_test`` are the source test images. Non-finite values are left out."""
     model = unadapted(predictor, source_test)
-    source_idx = _subsample(len(source_test), seeds, "diagnostics/source")
+    source_idx = subsample(seeds, len(source_test), MAX_SAMPLES, "diagnostics/source")
     source_images = source_test[source_idx]
     source_latent = latent_features(model, source_images)
     source_pixels = source_images.double()
@@ -135,7 +129,7 @@ def diagnose(
         if domain == "source" or domain not in unlabeled:
             continue
         images = unlabeled[domain].images
-        idx = _subsample(len(images), seeds, f"diagnostics/{domain}")
+        idx = subsample(seeds, len(images), MAX_SAMPLES, f"diagnostics/{domain}")
         target_images = images[idx]
         pixels = target_images.double()
         target_latent, logits = latent_and_logits(model, target_images)

@@ -35,7 +35,7 @@ import torch
 from dabench.data import AdaptationTask, LabeledSplit
 from dabench.registry import Registry
 from dabench.runspec import RunSpec
-from dabench.seeding import Seeds
+from dabench.seeding import Seeds, subsample
 from dabench.stats.bootstrap import bootstrap
 
 MAX_SAMPLES = 200
@@ -48,12 +48,6 @@ FINAL = "final"
 ORACLE = "oracle"
 LAST = "last"
 ENSV = "ensv"
-
-
-def _subsample(n: int, cap: int, seeds: Seeds, label: str) -> torch.Tensor:
-    if n <= cap:
-        return torch.arange(n)
-    return torch.from_numpy(np.sort(seeds.numpy(label).choice(n, cap, replace=False)))
 
 
 @dataclass
@@ -76,11 +70,11 @@ class CheckpointScoring:
         if domain == "source":
             return
         started = time.perf_counter()
-        idx = _subsample(len(split), MAX_SAMPLES, self.seeds, f"checkpoints/{domain}")
+        idx = subsample(self.seeds, len(split), MAX_SAMPLES, f"checkpoints/{domain}")
         x, y = split.images[idx], split.labels[idx].numpy()
         unlabeled = self.task.unlabeled
         pool = unlabeled[domain].images if domain in unlabeled else None
-        pool = None if pool is None else pool[_subsample(len(pool), MAX_SAMPLES, self.seeds, f"checkpoints/u/{domain}")]
+        pool = None if pool is None else pool[subsample(self.seeds, len(pool), MAX_SAMPLES, f"checkpoints/u/{domain}")]
         n_boot = min(self.spec.n_bootstrap, SELECTION_BOOTSTRAP)
         seed = self.seeds.int(f"checkpoints/bootstrap/{domain}")
         rows: list[dict[str, Any]] = []

@@ -48,20 +48,21 @@ type, an empty file or one without ``[grid]``. Every message names the file and 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import math
 import tomllib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dabench.errors import DabenchError, SpecError, closest_name, did_you_mean
+from dabench.errors import SpecError, did_you_mean
 from dabench.registry import Registry
+from dabench.run import sweepfile_values as toml
 from dabench.run.benefit_plan import BenefitPlan, parse_plan
 from dabench.run.resolve import RunRequest, check_param, dataset_ref, parse_shift_chain, resolve
 from dabench.run.resources import ResourceError, SweepResources, parse_resources
+from dabench.run.sweepfile_values import SweepFile
+from dabench.run.sweepfile_values import SweepFileError as SweepFileError  # re-exported: callers catch it here
 from dabench.runspec import RunSpec
 
 TOP_KEYS = ("name", "grid", "params", "options", "resources", "predictors")
@@ -72,10 +73,6 @@ NEEDS_GRID = (
     'a sweep file needs a [grid] table with at least `method`, e.g. [grid] method = ["source_only"] '
     "dataset = [\"digits\"]; see 'python -m pydoc dabench.run.sweepfile' for the format"
 )
-
-
-class SweepFileError(SpecError):
-    """A mistake in a sweep file; the message names the file and the key path."""
 
 
 @dataclass(frozen=True)
@@ -110,30 +107,9 @@ class _Grid:
     axes: dict[str, list[Any]]
 
 
-class _File:
-    """The file being read, for error messages."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def error(self, path: str, message: str) -> SweepFileError:
-        where = f"sweep file {self.name!r}" + (f", {path}" if path else "")
-        return SweepFileError(f"{where}: {message}")
-
-    @contextlib.contextmanager
-    def at(self, path: str) -> Iterator[None]:
-        """Re-raise a :class:`DabenchError` from validation with the file and ``path`` in front."""
-        try:
-            yield
-        except SweepFileError:
-            raise
-        except DabenchError as exc:
-            raise self.error(path, str(exc)) from None
-
-
 def load_sweep(path: Path, registry: Registry) -> Sweep:
     """Parse and fully resolve a sweep file; any invalid entry is a :class:`SpecError` before anything runs."""
-    file = _File(str(path))
+    file = SweepFile(str(path))
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -151,23 +127,25 @@ def load_sweep(path: Path, registry: Registry) -> Sweep:
     return Sweep(name=data.get("name", path.stem), specs=specs, resources=resources, predictors=plan)
 
 
-def _plan(file: _File, data: Mapping[str, Any], methods: Sequence[str]) -> BenefitPlan | None:
+def _plan(file: SweepFile, data: Mapping[str, Any], methods: Sequence[str]) -> BenefitPlan | None:
     if "predictors" not in data:
         return None
     with file.at("predictors"):
-        return parse_plan(_table(file, "predictors", data["predictors"]), methods)
+        return parse_plan(toml.table(file, "predictors", data["predictors"]), methods)
 
 
 def expand(data: Mapping[str, Any], registry: Registry, where: str = "sweep") -> Iterator[RunSpec]:
     """Validate ``data`` (a parsed sweep file) and yield the resolved spec of every grid point, without duplicates,
     in a stable order."""
-    file = _File(where)
-    _check_keys(file, "", data, TOP_KEYS)
+    file = SweepFile(where)
+    toml.check_keys(file, "", data, TOP_KEYS)
     if "name" in data and (not isinstance(data["name"], str) or not data["name"].strip()):
-        raise file.error("name", f'must be a non-empty string, e.g. name = "digits_noise"; got {_show(data["name"])}.')
-    options = _options(file, _table(file, "options", data.get("options", {})), registry)
+        raise file.error(
+            "name", f'must be a non-empty string, e.g. name = "digits_noise"; got {toml.show(data["name"])}.'
+        )
+    options = _options(file, toml.table(file, "options", data.get("options", {})), registry)
     grids = [_grid(file, path, table, options, registry) for path, table in _grid_tables(file, data)]
-    fixed = _table(file, "params", data.get("params", {}))
+    fixed = toml.table(file, "params", data.get("params", {}))
     _check_fixed(file, fixed, [g.methods for g in grids], registry)
     _resources(file, data.get("resources", {}), [m for g in grids for m in g.methods], registry)
     plan = _plan(file, data, list(dict.fromkeys(m for g in grids for m in g.methods)))
@@ -182,37 +160,7 @@ def expand(data: Mapping[str, Any], registry: Registry, where: str = "sweep") ->
 # ------------------------------------------------------------------------------------------------ tables
 
 
-def _show(value: Any) -> str:
-    """A value and its TOML type, for messages: ``'lots' (a string)``."""
-    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array"}
-    kind = "a table" if isinstance(value, dict) else kinds.get(type(value), type(value).__name__)
-    return f"{value!r} ({kind})"
-
-
-def _table(file: _File, path: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise file.error(path, f"must be a table ([{path}] with key = value lines); got {_show(value)}.")
-    return value
-
-
-def _check_keys(file: _File, path: str, table: Mapping[str, Any], valid: Sequence[str]) -> None:
-    """Every key of ``table`` must be one of ``valid``; the error lists the unknown ones with suggestions."""
-    unknown = [key for key in table if key not in valid]
-    if not unknown:
-        return
-    prefix = f"{path}." if path else ""
-    shown = ", ".join(f"[{prefix}{k}]" if isinstance(table[k], dict) else repr(k) for k in unknown)
-    if len(unknown) == 1:
-        hint = did_you_mean(unknown[0], valid)
-    else:
-        pairs = [(k, closest_name(k, valid)) for k in unknown]
-        hint = "".join(f" {k!r}: did you mean {m!r}?" for k, m in pairs if m is not None)
-    label = "grid" if path.startswith("grid") else path or "top-level"
-    inside = f" in [{path}]" if path else " at the top level"
-    raise file.error(path, f"unknown {label} keys: {shown}.{hint} Valid keys{inside}: {', '.join(valid)}.")
-
-
-def _grid_tables(file: _File, data: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def _grid_tables(file: SweepFile, data: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     if "grid" not in data:
         raise file.error("", NEEDS_GRID + ".")
     value = data["grid"]
@@ -220,52 +168,28 @@ def _grid_tables(file: _File, data: Mapping[str, Any]) -> list[tuple[str, dict[s
         return [("grid", value)]
     if isinstance(value, list) and value and all(isinstance(t, dict) for t in value):
         return [(f"grid[{i}]", t) for i, t in enumerate(value)]
-    raise file.error("grid", f"must be a table ([grid]) or tables ([[grid]]); got {_show(value)}.")
+    raise file.error("grid", f"must be a table ([grid]) or tables ([[grid]]); got {toml.show(value)}.")
 
 
-def _offender(key: str, value: Any, ok: Callable[[Any], bool]) -> str | None:
-    """What is wrong with a list value, for messages (``got 3 (an integer)``, ``seed[0] is 1.5 (a number)``), or
-    None when it is a list of good items."""
-    if not isinstance(value, list):
-        return f"got {_show(value)}"
-    bad = next((i for i, item in enumerate(value) if not ok(item)), None)
-    return None if bad is None else f"{key}[{bad}] is {_show(value[bad])}"
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _strings(file: _File, path: str, table: Mapping[str, Any], key: str, *, example: str) -> list[str]:
-    value = table.get(key, [])
-    wrong = _offender(key, value, lambda item: isinstance(item, str))
-    if wrong is not None:
-        raise file.error(f"{path}.{key}", f"must be a list of strings, e.g. {key} = [{example}]; {wrong}.")
-    return list(value)
-
-
-def _options(file: _File, table: Mapping[str, Any], registry: Registry) -> _Options:
-    _check_keys(file, "options", table, OPTION_KEYS)
+def _options(file: SweepFile, table: Mapping[str, Any], registry: Registry) -> _Options:
+    toml.check_keys(file, "options", table, OPTION_KEYS)
     protocol = table.get("protocol", "uda")
     protocols = registry.protocols.names()
     if not isinstance(protocol, str) or protocol not in protocols:
         hint = did_you_mean(protocol, protocols) if isinstance(protocol, str) else ""
-        raise file.error("options.protocol", f"must be one of {', '.join(protocols)}; got {_show(protocol)}.{hint}")
+        raise file.error("options.protocol", f"must be one of {', '.join(protocols)}; got {toml.show(protocol)}.{hint}")
     n_bootstrap = table.get("n_bootstrap", 1000)
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 0:
         raise file.error(
-            "options.n_bootstrap", f"must be an integer >= 0 (0: no intervals), e.g. 1000; got {_show(n_bootstrap)}."
+            "options.n_bootstrap",
+            f"must be an integer >= 0 (0: no intervals), e.g. 1000; got {toml.show(n_bootstrap)}.",
         )
     interval = table.get("interval", "percentile")
     if interval not in INTERVALS:
-        raise file.error("options.interval", f"must be one of {', '.join(INTERVALS)}; got {_show(interval)}.")
+        raise file.error("options.interval", f"must be one of {', '.join(INTERVALS)}; got {toml.show(interval)}.")
     metrics = None
     if "metrics" in table:
-        metrics = _strings(file, "options", table, "metrics", example='"accuracy"')
+        metrics = toml.strings(file, "options", table, "metrics", example='"accuracy"')
         if not metrics:
             raise file.error(
                 "options.metrics", 'must list at least one metric (or be left out for all), e.g. ["accuracy"].'
@@ -282,7 +206,9 @@ def _options(file: _File, table: Mapping[str, Any], registry: Registry) -> _Opti
                 "options.test_intensities",
                 f"protocol {protocol!r} takes no test intensities; protocols that do: {', '.join(takers) or '(none)'}.",
             )
-        wrong = _offender("test_intensities", intensities, _is_number) or ("got []" if not intensities else None)
+        wrong = toml.offender("test_intensities", intensities, toml.is_number) or (
+            "got []" if not intensities else None
+        )
         if wrong is not None:
             raise file.error(
                 "options.test_intensities", f"must be a non-empty list of numbers, e.g. [0, 0.5, 1]; {wrong}."
@@ -291,7 +217,7 @@ def _options(file: _File, table: Mapping[str, Any], registry: Registry) -> _Opti
     if isinstance(every, bool) or not isinstance(every, int) or every < 0:
         raise file.error(
             "options.checkpoint_every",
-            f"must be an integer >= 0 (keep every k-th epoch's model for selection; 0: none); got {_show(every)}.",
+            f"must be an integer >= 0 (keep every k-th epoch's model for selection; 0: none); got {toml.show(every)}.",
         )
     return _Options(
         checkpoint_every=every,
@@ -303,10 +229,10 @@ def _options(file: _File, table: Mapping[str, Any], registry: Registry) -> _Opti
     )
 
 
-def _resources(file: _File, value: Any, in_grid: Sequence[str], registry: Registry) -> SweepResources:
+def _resources(file: SweepFile, value: Any, in_grid: Sequence[str], registry: Registry) -> SweepResources:
     """``[resources]`` defaults and ``[resources.<method>]`` overrides (:mod:`dabench.run.resources`)."""
     try:
-        return parse_resources(_table(file, "resources", value), in_grid, registry)
+        return parse_resources(toml.table(file, "resources", value), in_grid, registry)
     except ResourceError as exc:
         raise file.error(exc.path, exc.message) from None
 
@@ -314,15 +240,15 @@ def _resources(file: _File, value: Any, in_grid: Sequence[str], registry: Regist
 # ------------------------------------------------------------------------------------------------- grids
 
 
-def _grid(file: _File, path: str, table: Mapping[str, Any], options: _Options, registry: Registry) -> _Grid:
+def _grid(file: SweepFile, path: str, table: Mapping[str, Any], options: _Options, registry: Registry) -> _Grid:
     """Validate one grid table axis by axis (every name exists, every value has the right type)."""
-    _check_keys(file, path, table, GRID_KEYS)
-    methods = _strings(file, path, table, "method", example='"source_only", "dann"')
-    datasets = _strings(file, path, table, "dataset", example='"digits"') or ["digits"]
-    targets = _strings(file, path, table, "target", example='"usps"')
-    shifts = _strings(file, path, table, "shift", example='"noise:0.8"')
-    da_datasets = _strings(file, path, table, "da_dataset", example='"mnist"')
-    da_shifts = _strings(file, path, table, "da_shift", example='"none", "noise:0.5"')
+    toml.check_keys(file, path, table, GRID_KEYS)
+    methods = toml.strings(file, path, table, "method", example='"source_only", "dann"')
+    datasets = toml.strings(file, path, table, "dataset", example='"digits"') or ["digits"]
+    targets = toml.strings(file, path, table, "target", example='"usps"')
+    shifts = toml.strings(file, path, table, "shift", example='"noise:0.8"')
+    da_datasets = toml.strings(file, path, table, "da_dataset", example='"mnist"')
+    da_shifts = toml.strings(file, path, table, "da_shift", example='"none", "noise:0.5"')
     for key in ("da_dataset", "da_shift"):
         takers = registry.protocols_taking(key)
         if key in table and options.protocol not in takers:
@@ -332,7 +258,7 @@ def _grid(file: _File, path: str, table: Mapping[str, Any], options: _Options, r
                 f"({', '.join(takers) or 'none installed'}) or remove it.",
             )
     seeds = table.get("seed", [])
-    wrong = _offender("seed", seeds, _is_count)
+    wrong = toml.offender("seed", seeds, toml.is_count)
     if wrong is not None:
         raise file.error(f"{path}.seed", f"must be a list of integers >= 0, e.g. seed = [0, 1, 2]; {wrong}.")
     if options.protocol == "dann4" and not shifts:
@@ -349,12 +275,12 @@ def _grid(file: _File, path: str, table: Mapping[str, Any], options: _Options, r
         raise file.error(f"{path}.method", NEEDS_GRID + ".")
     with file.at(f"{path}.method"):
         specs = [registry.methods.get(m) for m in methods]
-    axes = _table(file, f"{path}.params", table.get("params", {}))
+    axes = toml.table(file, f"{path}.params", table.get("params", {}))
     for key, values in axes.items():
         where = f"{path}.params.{key}"
         if not isinstance(values, list) or not values:
             raise file.error(
-                where, f"must be a non-empty list of values, e.g. {key} = [0.1, 1.0]; got {_show(values)}."
+                where, f"must be a non-empty list of values, e.g. {key} = [0.1, 1.0]; got {toml.show(values)}."
             )
         owners = [s for s in specs if key in s.all_defaults]
         if not owners:
@@ -384,7 +310,7 @@ def _no_owner(key: str, specs: Sequence[Any]) -> str:
     )
 
 
-def _check_fixed(file: _File, fixed: Mapping[str, Any], grid_methods: list[list[str]], registry: Registry) -> None:
+def _check_fixed(file: SweepFile, fixed: Mapping[str, Any], grid_methods: list[list[str]], registry: Registry) -> None:
     """``[params]``: shared values must suit every grid method that has them; ``[params.M]`` tables need M in a
     grid and check every key against M's parameters."""
     in_grid = list(dict.fromkeys(m for methods in grid_methods for m in methods))
@@ -408,7 +334,7 @@ def _check_fixed(file: _File, fixed: Mapping[str, Any], grid_methods: list[list[
         if not owners:
             raise file.error(where, _no_owner(key, specs))
         if isinstance(value, list):
-            raise file.error(where, f"takes one value; to sweep over {_show(value)} list it under [grid.params].")
+            raise file.error(where, f"takes one value; to sweep over {toml.show(value)} list it under [grid.params].")
         with file.at(where):
             for spec in owners:
                 check_param(spec, key, value)
@@ -421,7 +347,7 @@ def _params_for(method: str, defaults: Mapping[str, Any], fixed: Mapping[str, An
 
 
 def _expand_grid(
-    file: _File,
+    file: SweepFile,
     grid: _Grid,
     fixed: Mapping[str, Any],
     options: _Options,
