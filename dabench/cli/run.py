@@ -164,6 +164,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         err(f"error: run failed: {outcome.record['error']} (recorded as failed in {path})")
         return 1
     out(f"record: {store.path(spec.key())}")
+    for name in outcome.record.get("figures", []):
+        out(f"figure: {store.figure_path(spec.key(), name)}")
     if args.examples is not None and results and results[0].examples is not None:
         out(f"examples: {write_examples(args.examples, results[0].examples, spec)}")
     return 0

@@ -4,6 +4,8 @@ a feature extractor ``[N, C, H, W] -> [N, 512]`` for any classification method.
 ``resnet18_features`` is torchvision's network with its ``fc`` layer replaced by the identity, so the output is the
 global-average-pooled ``layer4`` activation and the state-dict key names are torchvision's (minus ``fc.*``).
 ``in_channels != 3`` replaces ``conv1`` by a 7×7 stride-2 convolution with that many input channels.
+:func:`resnet_trunk` builds the same for ``resnet34`` (the ResNet-34 U-Net's encoder, :mod:`dabench.nn.resnet_unet`)
+with the same seeding and ``weights`` rules (a torchvision ``resnet34`` state dict then).
 
 Initialisation is seeded: the network is built inside :func:`torch.random.fork_rng` with the CPU generator seeded
 from ``seed`` (pass ``seeds.int("init")`` of the run's :class:`~dabench.Seeds`), so the same seed gives the same
@@ -41,29 +43,43 @@ from dabench.nn.models import FeatureClassifier, init_parameters
 
 #: width of the pooled ``layer4`` output
 FEATURE_DIM = 512
-_SAVE_HINT = (
-    "save one with torch.save(torchvision.models.resnet18(weights=None).state_dict(), PATH) (torchvision key names; "
-    "fc.* keys are ignored), or leave weights empty to train from scratch"
-)
+#: the torchvision architectures :func:`resnet_trunk` builds (BasicBlock networks: same stage widths)
+ARCHITECTURES = ("resnet18", "resnet34")
+
+
+def _save_hint(arch: str) -> str:
+    return (
+        f"save one with torch.save(torchvision.models.{arch}(weights=None).state_dict(), PATH) (torchvision key "
+        "names; fc.* keys are ignored), or leave weights empty to train from scratch"
+    )
 
 
 def resnet18_features(in_channels: int, *, weights: str = "", seed: int = 0) -> tuple[nn.Module, int]:
     """torchvision's ResNet-18 without ``fc``: ``[N, in_channels, H, W] -> [N, 512]`` (see the module docstring);
     initialised from ``seed``, then loaded from ``weights`` when a path is given. Returns ``(module, 512)``."""
-    from torchvision.models import resnet18
+    return resnet_trunk("resnet18", in_channels, weights=weights, seed=seed), FEATURE_DIM
 
+
+def resnet_trunk(arch: str, in_channels: int, *, weights: str = "", seed: int = 0) -> nn.Module:
+    """torchvision's ``arch`` (one of :data:`ARCHITECTURES`) with ``fc`` replaced by the identity, built and
+    initialised from ``seed`` as :func:`resnet18_features` (which is ``resnet_trunk("resnet18", ...)``), then loaded
+    from ``weights`` when a path is given (a local torchvision ``arch`` state dict; see the module docstring)."""
+    from torchvision import models
+
+    if arch not in ARCHITECTURES:
+        raise SpecError(f"ResNet architecture {arch!r} is not available; use one of {', '.join(ARCHITECTURES)}.")
     if in_channels < 1:
-        raise SpecError(f"resnet18: in_channels={in_channels} is not valid; images have at least one channel.")
+        raise SpecError(f"{arch}: in_channels={in_channels} is not valid; images have at least one channel.")
     with torch.random.fork_rng(devices=[]):
         torch.random.default_generator.manual_seed(int(seed))  # CPU only: CUDA generators are not touched
-        net = resnet18(weights=None)
+        net = getattr(models, arch)(weights=None)
         if in_channels != 3:
             net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
             nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")  # torchvision's init
-    net.fc = nn.Identity()  # type: ignore[assignment]
+    net.fc = nn.Identity()
     if weights:
-        load_resnet18_weights(net, weights)
-    return net, FEATURE_DIM
+        load_resnet_weights(net, weights, arch=arch)
+    return net
 
 
 def resnet18_classifier(
@@ -77,21 +93,21 @@ def resnet18_classifier(
     return FeatureClassifier(features, head, dim)
 
 
-def _read_state_dict(path: Path, shown: str) -> dict[str, torch.Tensor]:
+def _read_state_dict(path: Path, shown: str, arch: str = "resnet18") -> dict[str, torch.Tensor]:
+    hint = _save_hint(arch)
     if not path.is_file():
-        raise SpecError(f"resnet18 weights={shown!r}: no such file. Give the path of a local state dict; {_SAVE_HINT}.")
+        raise SpecError(f"{arch} weights={shown!r}: no such file. Give the path of a local state dict; {hint}.")
     try:
         state: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unreadable file is the user's mistake, reported as such
         raise SpecError(
-            f"resnet18 weights={shown!r} could not be read as a PyTorch state dict ({type(exc).__name__}: {exc}); "
-            f"{_SAVE_HINT}."
+            f"{arch} weights={shown!r} could not be read as a PyTorch state dict ({type(exc).__name__}: {exc}); {hint}."
         ) from exc
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SpecError(
-            f"resnet18 weights={shown!r} holds a {type(state).__name__}, not a state dict of tensors; {_SAVE_HINT}."
+            f"{arch} weights={shown!r} holds a {type(state).__name__}, not a state dict of tensors; {hint}."
         )
     return {str(k): v for k, v in state.items() if not str(k).startswith("fc.")}
 
@@ -104,7 +120,13 @@ def _listing(names: list[str]) -> str:
 def load_resnet18_weights(net: nn.Module, weights: str) -> None:
     """Load a torchvision ``resnet18`` state dict from the local file ``weights`` into ``net`` (a
     :func:`resnet18_features` module); see the module docstring for what is accepted."""
-    state = _read_state_dict(Path(weights).expanduser(), weights)
+    load_resnet_weights(net, weights, arch="resnet18")
+
+
+def load_resnet_weights(net: nn.Module, weights: str, *, arch: str) -> None:
+    """Load a torchvision ``arch`` state dict from the local file ``weights`` into ``net`` (a :func:`resnet_trunk`
+    module of that architecture), with the checks and the 1-channel rule of the module docstring."""
+    state = _read_state_dict(Path(weights).expanduser(), weights, arch)
     expected = net.state_dict()
     missing = sorted(k for k in set(expected) - set(state) if not k.endswith("num_batches_tracked"))
     unexpected = sorted(set(state) - set(expected))
@@ -113,8 +135,8 @@ def load_resnet18_weights(net: nn.Module, weights: str) -> None:
             [f"unexpected {_listing(unexpected)}"] if unexpected else []
         )
         raise SpecError(
-            f"resnet18 weights={weights!r} does not have torchvision resnet18's keys ({'; '.join(parts)}); "
-            f"{_SAVE_HINT}."
+            f"{arch} weights={weights!r} does not have torchvision {arch}'s keys ({'; '.join(parts)}); "
+            f"{_save_hint(arch)}."
         )
     conv1 = state.get("conv1.weight")
     channels = int(expected["conv1.weight"].shape[1])
@@ -127,7 +149,7 @@ def load_resnet18_weights(net: nn.Module, weights: str) -> None:
     ]
     if wrong:
         raise SpecError(
-            f"resnet18 weights={weights!r} has tensors of the wrong shape: {_listing(wrong)}. The backbone has "
+            f"{arch} weights={weights!r} has tensors of the wrong shape: {_listing(wrong)}. The backbone has "
             f"{channels} input channel(s); use weights saved for that many (3-channel weights load into a 1-channel "
             "backbone, other mismatches do not)."
         )

@@ -143,6 +143,7 @@ def execute(
             with contextlib.suppress(FileNotFoundError):  # another worker moved it aside first
                 moved = store.quarantine(found.path)
                 notes.append(f"record {found.path} was unreadable ({found.problem}); moved it to {moved} and re-ran it")
+        figures: dict[str, bytes] = {}
         record = strict(
             _run(
                 spec,
@@ -152,8 +153,11 @@ def execute(
                 record_user_errors=record_user_errors,
                 examples=examples,
                 on_result=on_result,
+                figures=figures,
             )
         )
+        for name, data in figures.items():  # the record lists them: write them first
+            store.put_figure(key, name, data)
         store.put(record)
     return Outcome(record["status"], record, notes=tuple(notes))
 
@@ -167,13 +171,17 @@ def _run(
     record_user_errors: bool,
     examples: int = 0,
     on_result: Callable[[RunResult], None] | None = None,
+    figures: dict[str, bytes] | None = None,
 ) -> dict[str, Any]:
+    """The run's record (failures recorded); its figures, when it drew any, are added to ``figures``."""
     from dabench.run.runner import run
 
     try:
         result = run(spec, registry, data_root=data_root, device=device, examples=examples)
         if on_result is not None:
             on_result(result)
+        if figures is not None:
+            figures.update(result.figures)
         return result.to_record()
     except RunDiverged as exc:
         return failed_record(spec, exc, "diverged")

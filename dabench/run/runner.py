@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -64,6 +65,12 @@ class RunResult:
     """Every kept checkpoint scored for model selection (:mod:`dabench.run.selection`) when the spec asks."""
     examples: Examples | None = None
     """Not recorded: a few test images, masks and predictions for a picture (``run(..., examples=k)``)."""
+    training: dict[str, Any] = field(default_factory=dict)
+    """What the method reports about its training (its predictor's ``training_report()``: JSON-able numbers,
+    e.g. a GAN's loss history), recorded as ``training``."""
+    figures: dict[str, bytes] = field(default_factory=dict)
+    """PNG pictures the method drew (its predictor's ``figures()``, e.g. StarGAN's translation grid); the store
+    writes them next to the record (:meth:`~dabench.run.store.ResultStore.put_figure`), the record lists them."""
     error: str | None = None
     created: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
 
@@ -73,6 +80,10 @@ class RunResult:
             extra["benefit_predictors"] = self.benefit_predictors
         if self.checkpoints:
             extra["checkpoints"] = self.checkpoints
+        if self.figures:
+            extra["figures"] = sorted(self.figures)
+        if self.training:
+            extra["training"] = self.training
         return {
             **extra,
             "key": self.key,
@@ -272,6 +283,21 @@ def _benefit(
     return benefit
 
 
+def method_figures(predictor: Predictor) -> dict[str, bytes]:
+    """The predictor's ``figures()`` (name -> PNG bytes) when it has any; names must be ``[a-z0-9_]+``."""
+    draw = getattr(predictor, "figures", None)
+    if not callable(draw):
+        return {}
+    figures = dict(draw())
+    for name, data in figures.items():
+        if not re.fullmatch(r"[a-z0-9_]+", name) or not isinstance(data, bytes) or not data.startswith(PNG):
+            raise TypeError(f"figures() must map names [a-z0-9_]+ to PNG bytes; got {name!r}: {type(data).__name__}")
+    return figures
+
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
 def run(
     spec: RunSpec, registry: Registry, *, data_root: Path | None = None, device: str = "cpu", examples: int = 0
 ) -> RunResult:
@@ -325,6 +351,9 @@ def run(
             domains = list(tests)
             result.diagnostics = diagnose(predictor, source_images, task.unlabeled, domains, seeds.child("diagnostics"))
             result.timings["diagnostics_s"] = time.perf_counter() - diagnostics_started
+    result.figures = method_figures(predictor)
+    report = getattr(predictor, "training_report", None)
+    result.training = dict(report()) if callable(report) else {}
     result.sizes = {"source_train": len(task.source), **test_sizes}
     result.sizes.update({f"unlabeled_{d}": len(s) for d, s in task.unlabeled.items()})
     result.timings["total_s"] = time.perf_counter() - started

@@ -207,6 +207,26 @@ class ResultStore:
             raise StoreError(f"cannot write record to {path}: {exc.strerror or exc}. Check --store.") from None
         return path
 
+    def figure_path(self, key: str, name: str) -> Path:
+        """Where run ``key``'s figure ``name`` lives: ``figures/<key[:2]>/<key>/<name>.png``."""
+        return self.root / "figures" / key[:2] / key / f"{name}.png"
+
+    def put_figure(self, key: str, name: str, data: bytes) -> Path:
+        """Write a run's PNG figure atomically (before its record, which lists it); returns its path."""
+        path = self.figure_path(key, name)
+        tmp = path.parent / f".{name}-{host_tag()}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise StoreError(f"cannot write figure to {path}: {exc.strerror or exc}. Check --store.") from None
+        return path
+
     def scan(self) -> StoreScan:
         """Every readable record plus the unreadable record files (for reports that must not drop them silently)."""
         records: list[dict[str, Any]] = []

@@ -71,6 +71,18 @@ def round_json(obj: Any, digits: int = SIGNIFICANT_DIGITS, *, scales: Mapping[Js
     return walk(obj, ())
 
 
+def finite_json(obj: Any) -> Any:
+    """A copy of a JSON-able structure with every non-finite float replaced by ``None`` (strict JSON has no NaN);
+    mapping keys become strings."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_json(v) for v in obj]
+    return obj
+
+
 def agree(a: float, b: float, digits: int = SIGNIFICANT_DIGITS, scale: float = 0.0) -> bool:
     """Whether ``a`` and ``b`` agree to ``digits`` significant digits of ``max(|a|, |b|, scale)``: within one unit
     of that last digit. NaN agrees only with NaN, an infinity only with itself."""

@@ -19,10 +19,13 @@ PUBLIC_MODULES = {
     "dabench.nn.training",
     "dabench.nn.hyperparams",
     "dabench.nn.resnet",
+    "dabench.nn.resnet_unet",
+    "dabench.nn.checkpoints",
     # the building blocks a study plugin (protocol + analysis) reuses
     "dabench.run.protocols",
     "dabench.stats.fitting",
     "dabench.stats.precision",
+    "dabench.stats.derived",
     "dabench.report.figures",
     "dabench.report.markdown",
 }
@@ -96,7 +99,8 @@ def test_plugin_entry_modules_are_cheap() -> None:
 
     code = (
         "import sys, dabench.builtins, dabench_dann, dabench_adabn, dabench_datasets, dabench_dann_study, dabench_mdd, "
-        "dabench_mdd_study, dabench_bn_study, dabench.predictors.builtin; "
+        "dabench_mdd_study, dabench_bn_study, dabench_mlan, dabench_mlan_study, dabench_stargan, "
+        "dabench_stargan_study, dabench_digits3, dabench.predictors.builtin; "
         "heavy = [m for m in ('torch', 'torchvision', 'ot', 'PIL', 'sklearn', 'matplotlib') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

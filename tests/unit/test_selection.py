@@ -167,3 +167,25 @@ def test_an_adabn_checkpoint_is_scored_adapted_not_as_its_source_model(registry:
     adapted = adabn["checkpoints"]["entries"][0]
     assert adapted["epoch"] == source["epoch"] == 2
     assert adapted["domains"]["target"]["metrics"] != source["domains"]["target"]["metrics"]
+
+
+def test_the_table_tells_configurations_apart_and_does_not_fake_unscored_rules() -> None:
+    import copy
+
+    def segmentation(params: dict[str, Any], protocol: str) -> dict[str, Any]:
+        r = copy.deepcopy(RECORD)
+        r["spec"]["params"], r["spec"]["protocol"] = params, protocol
+        for e in r["checkpoints"]["entries"]:
+            e["domains"]["target"]["validators"] = {}  # segmentation: no validator scores
+        return r
+
+    records = [
+        segmentation({"variant": "a", "epochs": 3}, "uda"),
+        segmentation({"variant": "b", "epochs": 3}, "uda"),
+        segmentation({"variant": "b", "epochs": 3}, "sda"),
+    ]
+    text = render_selection(records, ["last", "snd", "oracle"], validators=VALIDATORS, higher_is_better={})
+    assert "source_only (variant=a) — " in text and "source_only (variant=b) — " in text and "epochs=" not in text
+    assert ", protocol sda" in text and ", protocol uda" in text
+    assert "| 0.800 (-0.100) | –" in text and "no checkpoint has a snd score" in text
+    assert "fell back to last" not in text

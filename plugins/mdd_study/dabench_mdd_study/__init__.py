@@ -17,12 +17,14 @@ Starovoitovs K. Domain adaptation with an adversarial algorithm for blood cell c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import dabench
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from dabench.run.protocols import ProtocolContext
 
 PAPER = dabench.Citation(
@@ -79,6 +81,33 @@ def build_target_halves(
         info={"protocol": "target_halves", "target": spec.target.label()},
     )
     return task, {"source": lambda: source_test, "target": lambda: test, "target_adapt": lambda: adapt}
+
+
+def _halves_applies(records: Sequence[Mapping[str, Any]]) -> bool:
+    from dabench_mdd_study.halves import applies
+
+    return applies(records)
+
+
+def _halves_analyse(records: Sequence[Mapping[str, Any]], out_dir: Path, ctx: dabench.AnalysisContext) -> list[Path]:
+    from dabench_mdd_study.halves import analyse
+
+    return analyse(records, out_dir, ctx)
+
+
+@dabench.hookimpl
+def register_analyses() -> Iterable[dabench.AnalysisSpec]:
+    return [
+        dabench.AnalysisSpec(
+            name="mdd_halves",
+            applies=_halves_applies,
+            run=_halves_analyse,
+            paper=PAPER,
+            description="target_halves records: adaptation half (WBC1) vs held-out half (WBC2) per method and "
+            "target, the gap per seed with its bootstrap interval, over seeds with a t-interval, and whether "
+            "|gap| <= 0.05 (the paper's one quantitative statement)",
+        )
+    ]
 
 
 @dabench.hookimpl

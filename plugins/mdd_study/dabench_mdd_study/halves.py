@@ -1,0 +1,158 @@
+"""Do the adaptation half and the test half agree? The MDD blood-cell paper's one quantitative statement.
+
+The paper (shared/papers/mdd-blood-cell-classification.txt, last section) reports macro- and micro-F1 on WBC1, the
+unlabelled half it adapted on, and on WBC2, a held-out half, and says they are "roughly the same". Issue 13 reads it
+as |macro-F1(WBC1) − macro-F1(WBC2)| ≤ 0.05. ``target_halves`` records score both halves (``target_adapt`` = WBC1,
+``target`` = WBC2), so for every (method, target) configuration this analysis gives:
+
+* per seed, the gap WBC1 − WBC2 and its 95 % bootstrap interval — the two halves are disjoint images resampled
+  independently, so the difference of the stored replicates (``paired``) is a bootstrap of the difference;
+* over seeds, the mean gap with a Student-t interval and the mean |gap|, and whether that is ≤ 0.05;
+* the half-width of the per-seed interval, i.e. how large a gap the halves' size alone can produce.
+
+Written to ``halves.md`` and ``halves.json`` (rounded at the declared precision).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dabench.stats.fitting import t_interval
+
+TEST, ADAPT = "target", "target_adapt"
+TOLERANCE = 0.05
+
+
+def _metric(records: Sequence[Mapping[str, Any]], ctx_metric: str | None) -> str:
+    if ctx_metric:
+        return ctx_metric
+    for record in records:
+        metrics = record.get("spec", {}).get("metrics") or []
+        if metrics:
+            return str(metrics[0]["name"])
+    return "macro_f1"
+
+
+def _usable(record: Mapping[str, Any], metric: str) -> bool:
+    m = record.get("metrics") or {}
+    return record.get("status") == "ok" and metric in m.get(TEST, {}) and metric in m.get(ADAPT, {})
+
+
+def applies(records: Sequence[Mapping[str, Any]]) -> bool:
+    """Records of the ``target_halves`` protocol that scored both halves."""
+    return any(r.get("spec", {}).get("protocol") == "target_halves" and _usable(r, "macro_f1") for r in records)
+
+
+def _configuration(record: Mapping[str, Any]) -> tuple[str, str]:
+    spec = record["spec"]
+    target = spec.get("target") or {}
+    label = target.get("name", "?") + (f":{target['domain']}" if target.get("domain") else "")
+    params = spec.get("params") or {}
+    epochs = params.get("epochs")
+    method = spec["method"]["name"] + (f" ({epochs} epochs)" if epochs is not None else "")
+    return method, label
+
+
+def _seed_gap(record: Mapping[str, Any], metric: str) -> dict[str, Any]:
+    import numpy as np
+
+    test, adapt = record["metrics"][TEST][metric], record["metrics"][ADAPT][metric]
+    gap = float(adapt["value"]) - float(test["value"])
+    row: dict[str, Any] = {"seed": int(record["spec"]["seed"]), "adapt": adapt["value"], "test": test["value"]}
+    row["gap"] = gap
+    reps_a, reps_t = adapt.get("paired"), test.get("paired")
+    if reps_a and reps_t and len(reps_a) == len(reps_t):
+        diff = np.asarray(reps_a, dtype=float) - np.asarray(reps_t, dtype=float)
+        diff = diff[np.isfinite(diff)]
+        if diff.size:
+            row["low"], row["high"] = (float(v) for v in np.percentile(diff, [2.5, 97.5]))
+    return row
+
+
+def summarise(records: Sequence[Mapping[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """One row per (method, target) configuration; see the module docstring."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        if record.get("spec", {}).get("protocol") == "target_halves" and _usable(record, metric):
+            groups[_configuration(record)].append(_seed_gap(record, metric))
+    rows = []
+    for (method, target), seeds in sorted(groups.items()):
+        seeds.sort(key=lambda r: r["seed"])
+        gaps = [s["gap"] for s in seeds]
+        _, low, high = t_interval(gaps)
+        widths = [(s["high"] - s["low"]) / 2 for s in seeds if "low" in s]
+        mean_abs = sum(abs(g) for g in gaps) / len(gaps)
+        rows.append(
+            {
+                "method": method,
+                "target": target,
+                "seeds": seeds,
+                "mean_adapt": sum(s["adapt"] for s in seeds) / len(seeds),
+                "mean_test": sum(s["test"] for s in seeds) / len(seeds),
+                "mean_gap": sum(gaps) / len(gaps),
+                "gap_low": low,
+                "gap_high": high,
+                "mean_abs_gap": mean_abs,
+                "within": mean_abs <= TOLERANCE,
+                "noise_half_width": sum(widths) / len(widths) if widths else math.nan,
+            }
+        )
+    return rows
+
+
+def _fmt(x: float, signed: bool = False) -> str:
+    if not math.isfinite(x):
+        return "–"
+    return f"{x:+.3f}" if signed else f"{x:.3f}"
+
+
+def _markdown(rows: Sequence[Mapping[str, Any]], metric: str, command: str) -> str:
+    lines = [
+        f"# Adaptation half (WBC1) vs test half (WBC2): {metric}",
+        "",
+        "<!-- generated by dabench from the run records; do not edit by hand -->",
+        "",
+        f"Regenerate with: `{command}`" if command else "",
+        "",
+        "The paper's one quantitative statement: the macro-F1 on the half it adapted on (WBC1, unlabelled during "
+        "training, scored here with its labels) and on the held-out half (WBC2) are roughly the same; issue 13 reads "
+        f"it as |gap| ≤ {TOLERANCE}. *gap* = WBC1 − WBC2. Per seed: the gap and its 95% bootstrap interval (the two "
+        "halves are disjoint images resampled independently). *mean gap*: over seeds, Student-t 95% interval. "
+        "*noise ±*: the mean half-width of the per-seed intervals — the gap the halves' size alone can produce; "
+        "where it exceeds the tolerance, the statement cannot be confirmed or refuted from one seed.",
+        "",
+        "| method | target | seeds | WBC1 (adapt) | WBC2 (test) | gap per seed [95%] | mean gap [95%] | mean abs gap "
+        f"| ≤ {TOLERANCE} | noise ± |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        per_seed = "; ".join(
+            f"{s['seed']}: {_fmt(s['gap'], True)}"
+            + (f" [{_fmt(s['low'], True)}, {_fmt(s['high'], True)}]" if "low" in s else "")
+            for s in r["seeds"]
+        )
+        lines.append(
+            f"| {r['method']} | {r['target']} | {len(r['seeds'])} | {_fmt(r['mean_adapt'])} | {_fmt(r['mean_test'])} "
+            f"| {per_seed} | {_fmt(r['mean_gap'], True)} [{_fmt(r['gap_low'], True)}, {_fmt(r['gap_high'], True)}] "
+            f"| {_fmt(r['mean_abs_gap'])} | {'yes' if r['within'] else 'no'} | {_fmt(r['noise_half_width'])} |"
+        )
+    return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+def analyse(records: Sequence[Mapping[str, Any]], out_dir: Path, ctx: Any) -> list[Path]:
+    """Write ``halves.md`` and ``halves.json`` under ``out_dir``."""
+    from dabench.stats.precision import finite_json, round_json
+
+    metric = _metric(records, getattr(ctx, "metric", None))
+    rows = summarise(records, metric)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, js = out_dir / "halves.md", out_dir / "halves.json"
+    md.write_text(_markdown(rows, metric, getattr(ctx, "command", "")))
+    payload = {"metric": metric, "tolerance": TOLERANCE, "configurations": rows}
+    js.write_text(json.dumps(round_json(finite_json(payload)), indent=1, sort_keys=True, allow_nan=False) + "\n")
+    return [md, js]
