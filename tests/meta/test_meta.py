@@ -106,3 +106,13 @@ def test_plugin_entry_modules_are_cheap() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_ci_runs_the_readme_test_command_and_fails_when_it_fails() -> None:
+    import re
+
+    readme, ci = (REPO / "README.md").read_text(), (REPO / ".ci" / "run").read_text()
+    command = next(line for line in readme.splitlines() if "pytest -q" in line and line.startswith("python3 -m venv"))
+    assert command in ci, "the CI script must run the README's test command as written"
+    line = next(line for line in ci.splitlines() if command in line)
+    assert re.search(r"\|\|\s*exit\s+1\s*$", line), "a failed install inside the && chain must fail CI"
