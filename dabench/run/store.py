@@ -188,24 +188,8 @@ class ResultStore:
         """Write ``record`` (which must carry ``key``) atomically as strict JSON (non-finite floats become null);
         returns its path."""
         key = record["key"]
-        path = self.path(key)
         text = json.dumps(strict(record), indent=1, sort_keys=True, allow_nan=False)
-        tmp = path.parent / f".{key[:12]}-{host_tag()}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)  # the umask applies, as for open()
-            try:
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(text)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-        except OSError as exc:
-            raise StoreError(f"cannot write record to {path}: {exc.strerror or exc}. Check --store.") from None
-        return path
+        return _write_atomic(self.path(key), text.encode(), tag=key[:12], what="record")
 
     def figure_path(self, key: str, name: str) -> Path:
         """Where run ``key``'s figure ``name`` lives: ``figures/<key[:2]>/<key>/<name>.png``."""
@@ -213,19 +197,7 @@ class ResultStore:
 
     def put_figure(self, key: str, name: str, data: bytes) -> Path:
         """Write a run's PNG figure atomically (before its record, which lists it); returns its path."""
-        path = self.figure_path(key, name)
-        tmp = path.parent / f".{name}-{host_tag()}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                tmp.write_bytes(data)
-                os.replace(tmp, path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-        except OSError as exc:
-            raise StoreError(f"cannot write figure to {path}: {exc.strerror or exc}. Check --store.") from None
-        return path
+        return _write_atomic(self.figure_path(key, name), data, tag=name, what="figure")
 
     def scan(self) -> StoreScan:
         """Every readable record plus the unreadable record files (for reports that must not drop them silently)."""
@@ -253,3 +225,25 @@ class ResultStore:
                 yield parse_record(path.read_text())
             except (OSError, UnicodeDecodeError, ValueError):
                 continue
+
+
+def _write_atomic(path: Path, data: bytes, *, tag: str, what: str) -> Path:
+    """Write ``data`` to ``path`` through a uniquely named temporary file in its folder (fsynced, then renamed), so
+    a reader sees the old file or the whole new one, never a part; ``tag`` names the temporary file, ``what`` the
+    error (a :class:`StoreError` saying what could not be written where)."""
+    tmp = path.parent / f".{tag}-{host_tag()}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)  # the umask applies, as for open()
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise StoreError(f"cannot write {what} to {path}: {exc.strerror or exc}. Check --store.") from None
+    return path

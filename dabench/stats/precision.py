@@ -21,6 +21,7 @@ Both comparisons return a list of human-readable differences; an empty list mean
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -81,6 +82,12 @@ def finite_json(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [finite_json(v) for v in obj]
     return obj
+
+
+def published_json(obj: Any) -> str:
+    """The text of a published JSON artefact: non-finite floats as null (:func:`finite_json`), every float at the
+    declared precision (:func:`round_json`), sorted keys, one trailing newline."""
+    return json.dumps(round_json(finite_json(obj)), indent=1, sort_keys=True, allow_nan=False) + "\n"
 
 
 def agree(a: float, b: float, digits: int = SIGNIFICANT_DIGITS, scale: float = 0.0) -> bool:

@@ -15,7 +15,6 @@ Written to ``halves.md`` and ``halves.json`` (rounded at the declared precision)
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -146,7 +145,7 @@ def _markdown(rows: Sequence[Mapping[str, Any]], metric: str, command: str) -> s
 
 def analyse(records: Sequence[Mapping[str, Any]], out_dir: Path, ctx: Any) -> list[Path]:
     """Write ``halves.md`` and ``halves.json`` under ``out_dir``."""
-    from dabench.stats.precision import finite_json, round_json
+    from dabench.stats.precision import published_json
 
     metric = _metric(records, getattr(ctx, "metric", None))
     rows = summarise(records, metric)
@@ -154,5 +153,5 @@ def analyse(records: Sequence[Mapping[str, Any]], out_dir: Path, ctx: Any) -> li
     md, js = out_dir / "halves.md", out_dir / "halves.json"
     md.write_text(_markdown(rows, metric, getattr(ctx, "command", "")))
     payload = {"metric": metric, "tolerance": TOLERANCE, "configurations": rows}
-    js.write_text(json.dumps(round_json(finite_json(payload)), indent=1, sort_keys=True, allow_nan=False) + "\n")
+    js.write_text(published_json(payload))
     return [md, js]

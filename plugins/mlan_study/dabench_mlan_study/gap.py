@@ -17,7 +17,6 @@ Written to ``gap.md`` and ``gap.json``. The paper's numbers are quoted from its 
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -229,11 +228,11 @@ def markdown(summary: Mapping[str, Any], command: str) -> str:
 
 def analyse(records: Sequence[Mapping[str, Any]], out_dir: Path, ctx: Any) -> list[Path]:
     """Write ``gap.md`` and ``gap.json`` under ``out_dir``."""
-    from dabench.stats.precision import finite_json, round_json
+    from dabench.stats.precision import published_json
 
     summary = summarise(records)
     out_dir.mkdir(parents=True, exist_ok=True)
     md, js = out_dir / "gap.md", out_dir / "gap.json"
     md.write_text(markdown(summary, getattr(ctx, "command", "")))
-    js.write_text(json.dumps(round_json(finite_json(summary)), indent=1, sort_keys=True, allow_nan=False) + "\n")
+    js.write_text(published_json(summary))
     return [md, js]

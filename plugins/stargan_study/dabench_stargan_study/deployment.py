@@ -20,7 +20,6 @@ model's per-domain AUC at each data fraction (paper: 112.06 at 0.1 %, 0.01 at 10
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections import defaultdict
@@ -206,14 +205,14 @@ def _spread(groups: Mapping[tuple[str, str, str], list[Mapping[str, Any]]]) -> l
 
 def analyse(records: Sequence[Mapping[str, Any]], out_dir: Path, ctx: Any) -> list[Path]:
     """Write ``deployment.md``, ``deployment.json`` and the domain-spread figure under ``out_dir``."""
-    from dabench.stats.precision import finite_json, round_json
+    from dabench.stats.precision import published_json
     from dabench_stargan_study.deployment_report import markdown, spread_figure
 
     summary = summarise(records)
     out_dir.mkdir(parents=True, exist_ok=True)
     md, js = out_dir / "deployment.md", out_dir / "deployment.json"
     md.write_text(markdown(summary, getattr(ctx, "command", "")))
-    js.write_text(json.dumps(round_json(finite_json(summary)), indent=1, sort_keys=True, allow_nan=False) + "\n")
+    js.write_text(published_json(summary))
     written = [md, js]
     if summary["domain_spread"]:
         written += list(spread_figure(summary["domain_spread"], out_dir / "domain_spread"))
