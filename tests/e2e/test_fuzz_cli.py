@@ -171,9 +171,7 @@ def argv(draw: st.DrawFn, root: Path) -> list[str]:
     return draw(st.lists(values(["--version", "--help", "--debug", "-h", "runn", "sweeps"]), min_size=1, max_size=3))
 
 
-def fake_run(
-    spec: Any, registry: Any, *, data_root: Path | None = None, device: str = "cpu", examples: int = 0
-) -> Any:
+def fake_run(spec: Any, registry: Any, *, data_root: Path | None = None, device: str = "cpu", examples: int = 0) -> Any:
     """A well-formed result in no time: the value 0.5 for every metric on the protocol's test domains."""
     from dabench.run.protocols import domain_name
     from dabench.run.runner import RunResult

@@ -1,7 +1,8 @@
 """The multi-level adversarial segmentation study's analysis: each variant against Origin, and the gap it closes.
 
-For ``mlan`` records of the ``foreground_uda`` / ``foreground_sda`` protocols, grouped by (source → target,
-protocol, ``discriminators``):
+For ``mlan`` records of the ``foreground_uda`` / ``foreground_sda`` protocols, grouped by (source → target and
+the staged schedule ``g_epochs / d_epochs / adv_epochs`` — a budget probe's longer schedule is its own section with
+its own Origin, never pooled as more seeds — then protocol and ``discriminators``):
 
 * **Origin** (lower bound): ``discriminators=none`` under ``foreground_uda`` trained on the source; the
   **target-trained** row: ``none`` with ``--dataset`` = ``--target`` (the paper's "Masson Origin"); the **upper
@@ -67,8 +68,13 @@ def _label(ref: Mapping[str, Any] | None) -> str:
     return str(ref.get("name", "")) + (f":{ref['domain']}" if ref.get("domain") else "")
 
 
+def schedule(params: Mapping[str, Any]) -> str:
+    """The staged schedule of a run's ``params`` as the section headings show it: ``g / d / adv epochs``."""
+    return " / ".join(str(params.get(k, "?")) for k in ("g_epochs", "d_epochs", "adv_epochs")) + " epochs"
+
+
 def _row_key(record: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(pair, variant) of an ok mlan record of the study's protocols, else None."""
+    """(pair with its schedule, variant) of an ok mlan record of the study's protocols, else None."""
     spec = record.get("spec") or {}
     if record.get("status") != "ok" or spec.get("protocol") not in PROTOCOLS:
         return None
@@ -79,9 +85,10 @@ def _row_key(record: Mapping[str, Any]) -> tuple[str, str] | None:
     source, target = _label(spec.get("dataset")), _label(spec.get("target"))
     discriminators = str((spec.get("params") or {}).get("discriminators", "sed"))
     mode = "sda" if spec["protocol"] == "foreground_sda" else "uda"
+    staged = schedule(spec.get("params") or {})
     if source == target:
-        return (f"{target} (target-trained)", "trained on target") if discriminators == "none" else None
-    return f"{source} → {target}", f"{mode}/{discriminators}"
+        return (f"{target} ({staged})", "trained on target") if discriminators == "none" else None
+    return f"{source} → {target} ({staged})", f"{mode}/{discriminators}"
 
 
 def applies(records: Sequence[Mapping[str, Any]]) -> bool:
@@ -123,12 +130,12 @@ def summarise(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         pair, variant = key
         seed = int(record["spec"]["seed"])
         if variant == "trained on target":
-            trained[_label(record["spec"].get("target"))][seed] = record
+            trained[pair][seed] = record  # "<target> (<schedule>)"
         else:
             by_pair[pair][variant][seed] = record
     pairs = []
     for pair, variants in sorted(by_pair.items()):
-        target = pair.split(" → ")[1]
+        target = pair.split(" → ")[1]  # "<target> (<schedule>)"
         if trained.get(target):
             variants["trained on target"] = trained[target]
         origin = variants.get("uda/none", {})

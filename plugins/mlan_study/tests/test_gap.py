@@ -16,7 +16,9 @@ L1, L2 = {"name": "wbc_zheng_seg", "domain": "lab1"}, {"name": "wbc_zheng_seg", 
 NOISE = np.random.default_rng(0).standard_normal(300)  # one resampling per seed, shared by every run: paired
 
 
-def record(disc: str, seed: int, target: float, source: float = 0.9, *, sda: bool = False, data: Any = L1) -> Any:
+def record(
+    disc: str, seed: int, target: float, source: float = 0.9, *, sda: bool = False, data: Any = L1, adv: int = 16
+) -> Any:
     def score(v: float) -> dict[str, Any]:
         return {"value": v, "paired": list(v + 0.01 * NOISE + 0.001 * seed)}
 
@@ -25,7 +27,7 @@ def record(disc: str, seed: int, target: float, source: float = 0.9, *, sda: boo
         "spec": {
             "protocol": "foreground_sda" if sda else "foreground_uda",
             "method": {"name": "mlan"},
-            "params": {"discriminators": disc},
+            "params": {"discriminators": disc, "g_epochs": 4, "d_epochs": 1, "adv_epochs": adv},
             "dataset": data,
             "target": L2,
             "seed": seed,
@@ -49,7 +51,7 @@ def records() -> list[Any]:
 
 def test_delta_gap_closed_and_source_drop() -> None:
     pair = summarise(records())["pairs"][0]
-    assert pair["pair"] == "wbc_zheng_seg:lab1 → wbc_zheng_seg:lab2"
+    assert pair["pair"] == "wbc_zheng_seg:lab1 → wbc_zheng_seg:lab2 (4 / 1 / 16 epochs)"
     rows = {r["variant"]: r for r in pair["rows"]}
     assert list(rows) == ["uda/none", "trained on target", "uda/sf4", "uda/sed", "sda/sed"]
     sed = rows["uda/sed"]
@@ -72,3 +74,18 @@ def test_analysis_files_and_what_it_ignores(tmp_path: Path) -> None:
     text = md.read_text()
     assert "| UDA-sed (the paper's method) | 3 | 0.700 |" in text and " *" in text
     assert json.loads(js.read_text())["pairs"][0]["origin"] == pytest.approx(0.61)
+
+
+def test_a_longer_schedule_is_its_own_section_with_its_own_origin() -> None:
+    longer = [record("none", 0, 0.50, adv=32), record("sed", 0, 0.65, adv=32)]
+    pairs = {p["pair"]: p for p in summarise([*records(), *longer])["pairs"]}
+    assert sorted(pairs) == [
+        "wbc_zheng_seg:lab1 → wbc_zheng_seg:lab2 (4 / 1 / 16 epochs)",
+        "wbc_zheng_seg:lab1 → wbc_zheng_seg:lab2 (4 / 1 / 32 epochs)",
+    ]
+    probe = pairs["wbc_zheng_seg:lab1 → wbc_zheng_seg:lab2 (4 / 1 / 32 epochs)"]
+    rows = {r["variant"]: r for r in probe["rows"]}
+    assert list(rows) == ["uda/none", "uda/sed"]  # the 16-epoch target-trained / SDA rows are not borrowed
+    assert probe["origin"] == pytest.approx(0.50) and rows["uda/sed"]["delta"] == pytest.approx(0.15)
+    main = {r["variant"]: r for r in pairs["wbc_zheng_seg:lab1 → wbc_zheng_seg:lab2 (4 / 1 / 16 epochs)"]["rows"]}
+    assert main["uda/sed"]["seeds"] == [0, 1, 2] and main["uda/sed"]["delta"] == pytest.approx(0.09)

@@ -89,6 +89,7 @@ def register_analyses() -> Iterable[dabench.AnalysisSpec]:
             paper=PAPER,
             description="digit_pairs / digit_global records: internal, external, adapted and ceiling AUC per "
             "ordered pair, salvage (mean, median) beside the paper's, the four deployment strategies, semantic "
-            "retention, domain spread against the data fraction (table and figure)",
+            "retention, domain spread against the data fraction (table and figure), and the budget curve of the "
+            "pairs adapted at several gan_iters (adapted AUC and the GAN losses' late movement; table and figure)",
         )
     ]

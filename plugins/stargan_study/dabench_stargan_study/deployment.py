@@ -8,14 +8,16 @@ run starts from, trained with the same seed):
   ``target`` test); with a = b: the **ceiling** / bespoke model of b;
 * ``digit_pairs`` a → b, ``gan_iters > 0``: **adapted** (fine-tuned on a's train images translated into b), and its
   training report: F_S's accuracy on the translated images relative to the originals (semantics kept) and the GAN's
-  loss history;
+  loss history. A pair run at several budgets is reported at its largest ``gan_iters`` (column ``gan_iters``), and
+  all of them in the budget curve (:mod:`dabench_stargan_study.budget`);
 * ``digit_global`` at ``digits3:pooled,fraction=F``, ``gan_iters = 0``: the **global** model, per domain.
 
 Intervals: one seed — the run's bootstrap interval (1,000 replicates in the study's sweeps); several — Student-t over
 seeds of the per-seed values. Salvage (Valliani et al.): (adapted − external) / (internal − external) per pair, with
 its mean and median beside the paper's 35 % and 83.16 %. Domain spread: the population variance (in %²) of the global
 model's per-domain AUC at each data fraction (paper: 112.06 at 0.1 %, 0.01 at 100 %). Files: ``deployment.md``,
-``deployment.json``, ``domain_spread.png`` / ``.svg``.
+``deployment.json``, ``domain_spread.png`` / ``.svg`` and, when a pair has a budget curve, ``budget_curve.png`` /
+``.svg``.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from typing import Any
 
 from dabench.stats.fitting import t_interval
 from dabench_digits3.loader import DOMAINS
+from dabench_stargan_study import budget
 
 METRIC = "auc"
+ACCURACY = "accuracy"  # the study's second metric: reported beside AUC, never ranked
 PAPER = {"internal": 0.9987, "external": 0.9185, "adapted": 0.9466, "salvage_mean": 0.35, "salvage_median": 0.8316}
 PAPER_SPREAD = {0.001: 112.06, 1.0: 0.01}
 
@@ -39,12 +43,16 @@ def _domain(ref: Mapping[str, Any] | None) -> str:
     return str((ref or {}).get("domain") or "")
 
 
+def _iters(record: Mapping[str, Any]) -> int:
+    return int(((record.get("spec") or {}).get("params") or {}).get("gan_iters", 1))
+
+
 def _kind(record: Mapping[str, Any]) -> tuple[str, str, str] | None:
     """(kind, source domain, target domain) of a usable record; kind ∈ baseline, adapted, global."""
     spec = record.get("spec") or {}
     if record.get("status") != "ok" or (spec.get("method") or {}).get("name") != "stargan":
         return None
-    iters = int((spec.get("params") or {}).get("gan_iters", 1))
+    iters = _iters(record)
     if spec.get("protocol") == "digit_pairs":
         source, target = _domain(spec.get("dataset")), _domain(spec.get("target"))
         return ("baseline" if iters == 0 else "adapted"), source, target
@@ -58,9 +66,9 @@ def applies(records: Sequence[Mapping[str, Any]]) -> bool:
     return any(_kind(r) is not None for r in records)
 
 
-def _estimate(runs: Sequence[Mapping[str, Any]], domain: str) -> dict[str, Any] | None:
+def _estimate(runs: Sequence[Mapping[str, Any]], domain: str, metric: str = METRIC) -> dict[str, Any] | None:
     """Mean over seeds with its interval (see the module docstring), or None when no run scored ``domain``."""
-    scores = [r["metrics"][domain][METRIC] for r in runs if METRIC in (r.get("metrics") or {}).get(domain, {})]
+    scores = [r["metrics"][domain][metric] for r in runs if metric in (r.get("metrics") or {}).get(domain, {})]
     if not scores:
         return None
     values = [float(s["value"]) for s in scores]
@@ -96,28 +104,29 @@ def summarise(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         for target in DOMAINS:
             if source == target:
                 continue
-            base, adapted = groups.get(("baseline", source, target), []), groups.get(("adapted", source, target), [])
-            row: dict[str, Any] = {"source": source, "target": target}
+            base = groups.get(("baseline", source, target), [])
+            by_budget: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+            for record in groups.get(("adapted", source, target), []):
+                by_budget[_iters(record)].append(record)
+            adapted = by_budget[max(by_budget)] if by_budget else []
+            row: dict[str, Any] = {"source": source, "target": target, "gan_iters": max(by_budget, default=None)}
             row["internal"] = _estimate(base, "source")
             row["external"] = _estimate(base, "target")
             row["adapted"] = _estimate(adapted, "target")
+            row["budget_curve"] = budget.curve(by_budget, _estimate, row["external"])
             row["ceiling"] = _estimate(groups.get(("baseline", target, target), []), "target")
+            row["accuracy"] = _accuracy_row(base, adapted)
             if not any(row[k] for k in ("internal", "external", "adapted")):
                 continue
             have = row["internal"] and row["external"] and row["adapted"]
             row["salvage"] = (
                 _salvage(row["adapted"]["value"], row["external"]["value"], row["internal"]["value"]) if have else None
             )
-            row["separated"] = bool(
-                row["adapted"]
-                and row["external"]
-                and row["adapted"]["low"] is not None
-                and row["external"]["high"] is not None
-                and row["adapted"]["low"] > row["external"]["high"]
-            )
+            row["separated"] = _separated(row["external"], row["adapted"])
             retention = [r.get("training", {}).get("semantic_retention") for r in adapted]
             retention = [float(v) for v in retention if isinstance(v, int | float)]
             row["semantic_retention"] = statistics.fmean(retention) if retention else None
+            row["external_retention"] = _accuracy_ratio(base)
             row["gan_losses_final"] = _final_losses(adapted)
             pairs.append(row)
     salvages = [p["salvage"] for p in pairs if isinstance(p["salvage"], float) and math.isfinite(p["salvage"])]
@@ -131,6 +140,36 @@ def summarise(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "paper": PAPER,
         "paper_domain_spread": {str(k): v for k, v in PAPER_SPREAD.items()},
     }
+
+
+def _separated(low: Mapping[str, Any] | None, high: Mapping[str, Any] | None) -> bool:
+    """``high``'s interval lies entirely above ``low``'s."""
+    return bool(
+        low and high and high.get("low") is not None and low.get("high") is not None and high["low"] > low["high"]
+    )
+
+
+def _accuracy_row(base: Sequence[Mapping[str, Any]], adapted: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Top-1 accuracy on the target of the unadapted (external) and the adapted model, Δ and separation: the
+    decision the paper's AUC does not show (AUC ranks each class's scores; accuracy takes the arg-max)."""
+    external, fine_tuned = _estimate(base, "target", ACCURACY), _estimate(adapted, "target", ACCURACY)
+    if external is None and fine_tuned is None:
+        return None
+    delta = fine_tuned["value"] - external["value"] if external and fine_tuned else None
+    return {"external": external, "adapted": fine_tuned, "delta": delta, "separated": _separated(external, fine_tuned)}
+
+
+def _accuracy_ratio(runs: Sequence[Mapping[str, Any]]) -> float | None:
+    """F_S's accuracy on the real target test split over its accuracy on the source test split (mean over seeds):
+    what the semantic retention would be for translations indistinguishable from the target, F_S's own shift."""
+    ratios = []
+    for run in runs:
+        metrics = run.get("metrics") or {}
+        source = (metrics.get("source") or {}).get("accuracy", {}).get("value")
+        target = (metrics.get("target") or {}).get("accuracy", {}).get("value")
+        if isinstance(source, int | float) and isinstance(target, int | float) and source > 0:
+            ratios.append(float(target) / float(source))
+    return statistics.fmean(ratios) if ratios else None
 
 
 def _final_losses(runs: Sequence[Mapping[str, Any]]) -> dict[str, float] | None:
@@ -216,4 +255,7 @@ def analyse(records: Sequence[Mapping[str, Any]], out_dir: Path, ctx: Any) -> li
     written = [md, js]
     if summary["domain_spread"]:
         written += list(spread_figure(summary["domain_spread"], out_dir / "domain_spread"))
+    curve = budget.figure(summary["pairs"], out_dir / "budget_curve")
+    if curve is not None:
+        written += list(curve)
     return written

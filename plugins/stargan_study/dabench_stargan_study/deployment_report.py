@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dabench_digits3.loader import DOMAINS
+from dabench_stargan_study import budget
 
 
 def _f(x: Any, pct: bool = False, digits: int = 3) -> str:
@@ -43,24 +44,29 @@ def markdown(summary: Mapping[str, Any], command: str) -> str:
         "USPS, MNIST-M at 32×32×3; one "
         "leakage-free 80/10/10 split). *internal*: the source model (stage 1, `gan_iters=0`) on the source test "
         "split; *external*: the same model on the target; *adapted*: fine-tuned on the source train images "
-        "translated into the target, on the target; *ceiling*: stage 1 trained on the target. Intervals: the "
-        "run's bootstrap (one seed) or Student-t over seeds. *separated*: adapted's interval lies above external's. "
+        "translated into the target, on the target (at the pair's largest `gan_iters`); *ceiling*: stage 1 "
+        "trained on the target. Intervals: the run's bootstrap (one seed) or Student-t over seeds. *separated*: "
+        "adapted's interval lies above external's. "
         "*salvage*: (adapted − external) / (internal − external). *semantics kept*: F_S's accuracy on the "
-        "translated source images / on the originals (≥ 0.90 asked).",
+        "translated source images / on the originals (≥ 0.90 asked); *F_S target / source*: F_S's accuracy on the "
+        "real target test split / on the source test split — the retention translations indistinguishable from "
+        "the target would get from F_S's own shift alone, so a better translation can lower the retention without "
+        "changing a label (the grids show which).",
         "",
         "## Ordered pairs",
         "",
-        "| source → target | internal | external | adapted | ceiling | separated | salvage | semantics kept "
-        "| final GAN losses |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| source → target | internal | external | adapted | gan_iters | ceiling | separated | salvage "
+        "| semantics kept | F_S target / source | final GAN losses |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in summary["pairs"]:
         losses = p.get("gan_losses_final") or {}
         shown = ", ".join(f"{k} {v:.3g}" for k, v in losses.items()) or "–"
         lines.append(
             f"| {p['source']} → {p['target']} | {_iv(p['internal'])} | {_iv(p['external'])} | {_iv(p['adapted'])} "
-            f"| {_iv(p['ceiling'])} | {'yes' if p['separated'] else 'no'} | {_f(p['salvage'], pct=True)} "
-            f"| {_f(p['semantic_retention'])} | {shown} |"
+            f"| {p['gan_iters'] if p.get('gan_iters') else '–'} | {_iv(p['ceiling'])} "
+            f"| {'yes' if p['separated'] else 'no'} | {_f(p['salvage'], pct=True)} "
+            f"| {_f(p['semantic_retention'])} | {_f(p.get('external_retention'))} | {shown} |"
         )
     lines += [
         "",
@@ -70,6 +76,8 @@ def markdown(summary: Mapping[str, Any], command: str) -> str:
         f"its averages internal {_auc(paper['internal'])}, external {_auc(paper['external'])}, adapted "
         f"{_auc(paper['adapted'])}.",
         "",
+        *accuracy_section(summary["pairs"]),
+        *budget.markdown(summary["pairs"], _auc, _iv),
         "## Deployment strategies (paper Fig 1A), AUC on each target",
         "",
         "*local*: a model trained on another domain, deployed as is (mean over sources); *bespoke*: the domain's own "
@@ -103,6 +111,31 @@ def markdown(summary: Mapping[str, Any], command: str) -> str:
             + f"| {_f(row['paper_spread'], digits=2)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def accuracy_section(pairs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Top-1 accuracy of the unadapted and the adapted model per pair (empty when no record has accuracy)."""
+    rows = [p for p in pairs if p.get("accuracy")]
+    if not rows:
+        return []
+    lines = [
+        "## Top-1 accuracy on the target (beside the paper's AUC)",
+        "",
+        "The same models and test images; accuracy in %, the run's bootstrap interval. AUC ranks each class's "
+        "scores over all images, accuracy takes each image's arg-max: fine-tuning can move the decisions without "
+        "moving the ranking.",
+        "",
+        "| source → target | external | adapted | Δ | separated |",
+        "|---|---|---|---|---|",
+    ]
+    for p in rows:
+        acc = p["accuracy"]
+        delta = "–" if acc["delta"] is None else f"{100 * acc['delta']:+.2f}"
+        lines.append(
+            f"| {p['source']} → {p['target']} | {_iv(acc['external'])} | {_iv(acc['adapted'])} | {delta} "
+            f"| {'yes' if acc['separated'] else 'no'} |"
+        )
+    return [*lines, ""]
 
 
 def spread_figure(rows: Sequence[Mapping[str, Any]], stem: Path) -> tuple[Path, Path]:

@@ -52,6 +52,12 @@ def test_pairs_salvage_and_separation() -> None:
     assert mu["semantic_retention"] == 0.95 and mu["gan_losses_final"] == {"d_adv": -0.5, "g_cyc": 0.1}
     um = pairs[("usps", "mnist")]
     assert um["separated"] is False and um["ceiling"] is None  # overlapping intervals; no mnist-trained model
+    assert mu["external_retention"] is None  # the records carry no accuracy
+    with_accuracy = records()
+    with_accuracy[0]["metrics"]["source"]["accuracy"] = {"value": 0.98}
+    with_accuracy[0]["metrics"]["target"]["accuracy"] = {"value": 0.49}
+    mu = next(p for p in summarise(with_accuracy)["pairs"] if p["target"] == "usps")
+    assert mu["external_retention"] == pytest.approx(0.5)
     assert summary["salvage_median"] == pytest.approx((mu["salvage"] + um["salvage"]) / 2)
 
 
@@ -77,3 +83,44 @@ def test_files_and_what_is_ignored(tmp_path: Path) -> None:
     assert len(doc["pairs"]) == 2
     text = (tmp_path / "deployment.md").read_text()
     assert "| mnist → usps | 99.00 [98.00, 100.00] | 80.00 [79.00, 81.00] | 90.00" in text and "83.16 %" in text
+
+
+def test_budget_curve_reports_every_budget_and_the_late_loss_movement(tmp_path: Path) -> None:
+    history = {
+        "iteration": [10.0, 20.0, 30.0, 40.0],
+        "d_adversarial": [-8.0, -6.0, -4.0, -3.0],
+        "g_cycle": [1, 1, 1, 1],
+    }
+    short = rec("digit_pairs", "mnist", "usps", 40, {"target": 0.75}, training={"gan_losses": history})
+    recs = [*records(), short]
+    summary = summarise(recs)
+    mu = next(p for p in summary["pairs"] if (p["source"], p["target"]) == ("mnist", "usps"))
+    assert mu["gan_iters"] == 100 and mu["adapted"]["value"] == 0.90  # the largest budget is the pair's row
+    points = mu["budget_curve"]
+    assert [pt["gan_iters"] for pt in points] == [40, 100]
+    assert points[0]["delta_vs_external"] == pytest.approx(-0.05) and points[0]["separated"] is False
+    assert points[1]["separated"] is True and points[1]["semantic_retention"] == 0.95
+    moved = points[0]["late_movement"]
+    assert moved["d_adversarial"] == {"half": -6.0, "end": -3.0, "change": pytest.approx(0.5)}  # first window ≥ 20
+    assert moved["g_cycle"]["change"] == 0.0 and "g_semantic" not in moved
+    written = analyse(recs, tmp_path, AnalysisContext(command="dabench analyze"))
+    assert "budget_curve.png" in {p.name for p in written}
+    text = (tmp_path / "deployment.md").read_text()
+    assert (
+        "## Budget curve" in text
+        and "| mnist → usps | 40 | 75.00 [74.00, 76.00] | 80.00 [79.00, 81.00] | -5.00 | no" in text
+    )
+    assert "-6 → -3 (+50 %)" in text
+
+
+def test_accuracy_is_reported_beside_auc(tmp_path: Path) -> None:
+    recs = records()
+    recs[0]["metrics"]["target"]["accuracy"] = {"value": 0.70, "low": 0.68, "high": 0.72}
+    recs[1]["metrics"]["target"]["accuracy"] = {"value": 0.80, "low": 0.78, "high": 0.82}
+    mu = next(p for p in summarise(recs)["pairs"] if (p["source"], p["target"]) == ("mnist", "usps"))
+    assert mu["accuracy"]["delta"] == pytest.approx(0.10) and mu["accuracy"]["separated"] is True
+    um = next(p for p in summarise(recs)["pairs"] if (p["source"], p["target"]) == ("usps", "mnist"))
+    assert um["accuracy"] is None  # no record of that pair has accuracy
+    analyse(recs, tmp_path, AnalysisContext(command="dabench analyze"))
+    text = (tmp_path / "deployment.md").read_text()
+    assert "| mnist → usps | 70.00 [68.00, 72.00] | 80.00 [78.00, 82.00] | +10.00 | yes |" in text
