@@ -53,6 +53,13 @@ def _mean_movement(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, flo
     return out
 
 
+def separated(low: Mapping[str, Any] | None, high: Mapping[str, Any] | None) -> bool:
+    """``high``'s interval lies entirely above ``low``'s (both estimates with ``low`` / ``high``)."""
+    return bool(
+        low and high and high.get("low") is not None and low.get("high") is not None and high["low"] > low["high"]
+    )
+
+
 def curve(
     by_budget: Mapping[int, Sequence[Mapping[str, Any]]],
     estimate: Any,
@@ -70,19 +77,13 @@ def curve(
         retention = [(r.get("training") or {}).get("semantic_retention") for r in runs]
         kept = [float(v) for v in retention if isinstance(v, int | float)]
         delta = adapted["value"] - external["value"] if external else None
-        separated = bool(
-            external
-            and adapted.get("low") is not None
-            and external.get("high") is not None
-            and adapted["low"] > external["high"]
-        )
         points.append(
             {
                 "gan_iters": iters,
                 "adapted": adapted,
                 "adapted_accuracy": estimate(runs, "target", "accuracy"),
                 "delta_vs_external": delta,
-                "separated": separated,
+                "separated": separated(external, adapted),
                 "semantic_retention": statistics.fmean(kept) if kept else None,
                 "late_movement": _mean_movement(runs),
             }

@@ -122,7 +122,7 @@ def summarise(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             row["salvage"] = (
                 _salvage(row["adapted"]["value"], row["external"]["value"], row["internal"]["value"]) if have else None
             )
-            row["separated"] = _separated(row["external"], row["adapted"])
+            row["separated"] = budget.separated(row["external"], row["adapted"])
             retention = [r.get("training", {}).get("semantic_retention") for r in adapted]
             retention = [float(v) for v in retention if isinstance(v, int | float)]
             row["semantic_retention"] = statistics.fmean(retention) if retention else None
@@ -142,13 +142,6 @@ def summarise(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _separated(low: Mapping[str, Any] | None, high: Mapping[str, Any] | None) -> bool:
-    """``high``'s interval lies entirely above ``low``'s."""
-    return bool(
-        low and high and high.get("low") is not None and low.get("high") is not None and high["low"] > low["high"]
-    )
-
-
 def _accuracy_row(base: Sequence[Mapping[str, Any]], adapted: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     """Top-1 accuracy on the target of the unadapted (external) and the adapted model, Δ and separation: the
     decision the paper's AUC does not show (AUC ranks each class's scores; accuracy takes the arg-max)."""
@@ -156,7 +149,12 @@ def _accuracy_row(base: Sequence[Mapping[str, Any]], adapted: Sequence[Mapping[s
     if external is None and fine_tuned is None:
         return None
     delta = fine_tuned["value"] - external["value"] if external and fine_tuned else None
-    return {"external": external, "adapted": fine_tuned, "delta": delta, "separated": _separated(external, fine_tuned)}
+    return {
+        "external": external,
+        "adapted": fine_tuned,
+        "delta": delta,
+        "separated": budget.separated(external, fine_tuned),
+    }
 
 
 def _accuracy_ratio(runs: Sequence[Mapping[str, Any]]) -> float | None:
