@@ -43,8 +43,9 @@ def new_figure(size: tuple[float, float]) -> Figure:
 
 
 def save_figure(fig: Figure, path_stem: str | Path) -> tuple[Path, Path]:
-    """Write ``<path_stem>.png`` and ``<path_stem>.svg`` reproducibly (creating the folder); returns (png, svg).
-    A dot in the stem's name is kept (``accuracy_noise_0.5`` gives ``accuracy_noise_0.5.png``)."""
+    """Write ``<path_stem>.png`` and ``<path_stem>.svg`` reproducibly (creating the folder; no timestamp, and no
+    matplotlib version in either file, so another install writes the same bytes); returns (png, svg). A dot
+    in the stem's name is kept (``accuracy_noise_0.5`` gives ``accuracy_noise_0.5.png``)."""
     import matplotlib
 
     stem = Path(path_stem)
@@ -52,7 +53,7 @@ def save_figure(fig: Figure, path_stem: str | Path) -> tuple[Path, Path]:
     png, svg = stem.parent / f"{stem.name}.png", stem.parent / f"{stem.name}.svg"
     with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT, "svg.fonttype": "none"}):
         fig.savefig(png, format="png", dpi=DPI, metadata={"Software": None})
-        fig.savefig(svg, format="svg", metadata={"Date": None})
+        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
     return png, svg
 
 

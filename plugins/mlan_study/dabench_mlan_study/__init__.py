@@ -143,6 +143,18 @@ def _gap_analyse(records: Sequence[Mapping[str, Any]], out_dir: Path, ctx: daben
     return analyse(records, out_dir, ctx)
 
 
+def _curve_applies(records: Sequence[Mapping[str, Any]]) -> bool:
+    from dabench_mlan_study.curve import applies
+
+    return applies(records)
+
+
+def _curve_analyse(records: Sequence[Mapping[str, Any]], out_dir: Path, ctx: dabench.AnalysisContext) -> list[Path]:
+    from dabench_mlan_study.curve import analyse
+
+    return analyse(records, out_dir, ctx)
+
+
 @dabench.hookimpl
 def register_analyses() -> Iterable[dabench.AnalysisSpec]:
     return [
@@ -154,5 +166,13 @@ def register_analyses() -> Iterable[dabench.AnalysisSpec]:
             description="foreground_uda / foreground_sda records: every variant against Origin on the target test "
             "images (paired bootstrap per seed, t over seeds), source Dice drop, fraction of the Origin → upper-bound "
             "gap closed beside the paper's",
-        )
+        ),
+        dabench.AnalysisSpec(
+            name="mlan_curve",
+            applies=_curve_applies,
+            run=_curve_analyse,
+            paper=PAPER,
+            description="mlan records with epoch checkpoints: target Dice over the adversarial stage per variant "
+            "(last, last-quarter mean and swing, trend, tail mean against Origin per seed and over seeds; figure)",
+        ),
     ]

@@ -73,7 +73,7 @@ def schedule(params: Mapping[str, Any]) -> str:
     return " / ".join(str(params.get(k, "?")) for k in ("g_epochs", "d_epochs", "adv_epochs")) + " epochs"
 
 
-def _row_key(record: Mapping[str, Any]) -> tuple[str, str] | None:
+def row_key(record: Mapping[str, Any]) -> tuple[str, str] | None:
     """(pair with its schedule, variant) of an ok mlan record of the study's protocols, else None."""
     spec = record.get("spec") or {}
     if record.get("status") != "ok" or spec.get("protocol") not in PROTOCOLS:
@@ -93,7 +93,7 @@ def _row_key(record: Mapping[str, Any]) -> tuple[str, str] | None:
 
 def applies(records: Sequence[Mapping[str, Any]]) -> bool:
     """Any ok mlan record of the foreground protocols."""
-    return any(_row_key(r) is not None for r in records)
+    return any(row_key(r) is not None for r in records)
 
 
 def _value(record: Mapping[str, Any], domain: str) -> float:
@@ -124,7 +124,7 @@ def summarise(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     by_pair: dict[str, dict[str, dict[int, Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
     trained: dict[str, dict[int, Mapping[str, Any]]] = defaultdict(dict)
     for record in records:
-        key = _row_key(record)
+        key = row_key(record)
         if key is None:
             continue
         pair, variant = key
